@@ -1,0 +1,40 @@
+# tego: PGXS build plus the project's two commands (make run, make test).
+
+EXTENSION   = tego
+MODULE_big  = tego
+OBJS        = src/tego.o src/spi_util.o src/events.o src/registry.o
+DATA        = $(wildcard sql/tego--*.sql)
+PGFILEDESC  = "tego - control plane for multi-process application platforms"
+
+REGRESS      = registry events errors privileges
+REGRESS_OPTS = --inputdir=. --load-extension=tego
+
+PG_CONFIG ?= $(shell command -v pg_config >/dev/null 2>&1 && pg_config --version | grep -q ' 15\.' && echo pg_config || echo /usr/lib/postgresql/15/bin/pg_config)
+PG_CFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+PG_CPPFLAGS = -I$(srcdir)/src
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+LIBPQ_CFLAGS = -I$(shell $(PG_CONFIG) --includedir)
+LIBPQ_LIBS   = -L$(shell $(PG_CONFIG) --libdir) -lpq
+
+TOOLS = test/tools/tego_listen test/tools/tego_latency
+
+test/tools/%: test/tools/%.c
+	$(CC) -O2 -Wall -Wextra -Werror $(LIBPQ_CFLAGS) -o $@ $< $(LIBPQ_LIBS) -lm
+
+tools: $(TOOLS)
+
+.PHONY: run test bench tools
+
+run:
+	bash test/scripts/run.sh
+
+test:
+	bash test/scripts/test.sh
+
+bench:
+	bash test/scripts/bench.sh
+
+EXTRA_CLEAN = $(TOOLS) results regression.diffs regression.out

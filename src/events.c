@@ -1,0 +1,564 @@
+/*-------------------------------------------------------------------------
+ *
+ * events.c
+ *	  Ordered, durable state events.
+ *
+ *	  Functions that change state queue events in backend memory for the
+ *	  current (sub)transaction.  At commit, a pre-commit callback numbers
+ *	  them, writes them to tego.events and sends one NOTIFY per event on the
+ *	  channel named by its topic.  An aborted (sub)transaction drops its
+ *	  events, so nothing is numbered, stored or sent for work that did not
+ *	  commit.
+ *
+ *	  Ordering: before numbering, the callback takes the lock that
+ *	  PostgreSQL's own PreCommit_Notify takes (see async.c) and holds it
+ *	  until the transaction has ended.  Every tego commit therefore reads
+ *	  the highest committed seq, appends after it and becomes visible before
+ *	  the next tego commit can number anything: seq is gapless and follows
+ *	  commit order, and NOTIFY queue order is the same order.  Because
+ *	  NOTIFY takes that lock anyway, tego adds no lock traffic of its own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "tego.h"
+
+/* One state change waiting for its transaction to commit. */
+typedef struct PendingEvent
+{
+	int			nestlevel;		/* subtransaction level that queued it */
+	char	   *topic;
+	char	   *event;
+	char	   *key;			/* may be NULL */
+	Jsonb	   *payload;
+	char	   *revision_of;	/* plugin whose revision becomes the seq */
+} PendingEvent;
+
+/* Events of the current transaction, in TopTransactionContext. */
+static List *pending_events = NIL;
+
+static SPIPlanPtr plan_max_seq = NULL;
+static SPIPlanPtr plan_insert = NULL;
+static SPIPlanPtr plan_revision = NULL;
+static SPIPlanPtr plan_compact = NULL;
+
+PG_FUNCTION_INFO_V1(publish);
+PG_FUNCTION_INFO_V1(compact_events);
+
+static void events_xact_callback(XactEvent event, void *arg);
+static void events_subxact_callback(SubXactEvent event,
+									SubTransactionId mySubid,
+									SubTransactionId parentSubid, void *arg);
+static void flush_events(List *events);
+static char *notify_text(int64 seq, PendingEvent *ev, Jsonb *payload);
+
+/* Install the transaction callbacks (called once per backend). */
+void
+tego_events_init(void)
+{
+	RegisterXactCallback(events_xact_callback, NULL);
+	RegisterSubXactCallback(events_subxact_callback, NULL);
+}
+
+/*
+ * Queue an event for the current transaction.  revision_of, when not NULL,
+ * names the plugin whose revision column receives the event's seq.
+ */
+void
+tego_event_queue(const char *topic, const char *event, const char *key,
+				 Jsonb *payload, const char *revision_of)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	PendingEvent *ev = palloc(sizeof(PendingEvent));
+
+	ev->nestlevel = GetCurrentTransactionNestLevel();
+	ev->topic = pstrdup(topic);
+	ev->event = pstrdup(event);
+	ev->key = key ? pstrdup(key) : NULL;
+	ev->payload = palloc(VARSIZE(payload));
+	memcpy(ev->payload, payload, VARSIZE(payload));
+	ev->revision_of = revision_of ? pstrdup(revision_of) : NULL;
+	pending_events = lappend(pending_events, ev);
+	MemoryContextSwitchTo(old);
+}
+
+/* The id that tego.publish() writes as the publisher of a message. */
+char *
+tego_publisher_id(void)
+{
+	if (tego_client_id != NULL && tego_client_id[0] != '\0')
+		return pstrdup(tego_client_id);
+	return psprintf("%s:%d",
+					(application_name && application_name[0] != '\0') ?
+					application_name : "backend",
+					MyProcPid);
+}
+
+/* Number, store and announce queued events at commit; forget them at end. */
+static void
+events_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (pending_events != NIL)
+			{
+				List	   *events = pending_events;
+
+				pending_events = NIL;
+				flush_events(events);
+			}
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (pending_events != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has changed tego state"),
+						 errdetail("Events are numbered and announced at commit.")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			/* the memory goes away with TopTransactionContext */
+			pending_events = NIL;
+			break;
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			break;
+	}
+}
+
+/*
+ * A committed subtransaction hands its events to its parent; an aborted
+ * one drops them.
+ */
+static void
+events_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, pending_events)
+		{
+			PendingEvent *ev = lfirst(lc);
+
+			if (ev->nestlevel >= level)
+				ev->nestlevel = level - 1;
+		}
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, pending_events)
+		{
+			PendingEvent *ev = lfirst(lc);
+
+			if (ev->nestlevel >= level)
+				pending_events = foreach_delete_current(pending_events, lc);
+		}
+	}
+}
+
+/* Owner of tego.events, or InvalidOid when the extension is gone. */
+static Oid
+events_owner(void)
+{
+	Oid			relid;
+	HeapTuple	tuple;
+	Oid			owner;
+
+	relid = RangeVarGetRelid(makeRangeVar("tego", "events", -1), NoLock, true);
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/*
+ * Number the events, insert them into tego.events, stamp plugin revisions
+ * and queue the NOTIFYs.  Runs in the pre-commit phase of the transaction.
+ */
+static void
+flush_events(List *events)
+{
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	int64		seq;
+	TimestampTz committed_at;
+	ListCell   *lc;
+
+	/*
+	 * NB: this is the lock PreCommit_Notify takes; it is held until the end
+	 * of the transaction, after our commit is visible to every snapshot.
+	 * Taking it before reading the highest seq is what makes seq gapless and
+	 * commit-ordered.  PreCommit_Notify later takes it again at no cost.
+	 */
+	LockSharedObject(DatabaseRelationId, InvalidOid, 0, AccessExclusiveLock);
+
+	owner = events_owner();
+	if (!OidIsValid(owner))
+		return;					/* DROP EXTENSION in this transaction */
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* the latest snapshot sees every event committed before we got the lock */
+	tego_exec(&plan_max_seq,
+			  "SELECT pg_catalog.max(seq) FROM tego.events",
+			  0, NULL, NULL, NULL, true, 1);
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull);
+
+		seq = isnull ? 0 : DatumGetInt64(d);
+	}
+	committed_at = GetCurrentTimestamp();
+
+	foreach(lc, events)
+	{
+		PendingEvent *ev = lfirst(lc);
+		Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
+		BOOLOID, TIMESTAMPTZOID};
+		Datum		values[7];
+		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		bool		isnull;
+		Jsonb	   *stored;
+
+		seq++;
+		values[0] = Int64GetDatum(seq);
+		values[1] = CStringGetTextDatum(ev->topic);
+		values[2] = CStringGetTextDatum(ev->event);
+		if (ev->key)
+			values[3] = CStringGetTextDatum(ev->key);
+		else
+		{
+			values[3] = (Datum) 0;
+			nulls[3] = 'n';
+		}
+		values[4] = JsonbPGetDatum(ev->payload);
+		values[5] = BoolGetDatum(ev->revision_of != NULL);
+		values[6] = TimestampTzGetDatum(committed_at);
+
+		tego_exec(&plan_insert,
+				  "INSERT INTO tego.events AS e "
+				  "(seq, topic, event, key, payload, committed_at) "
+				  "VALUES ($1, $2, $3, $4, "
+				  "CASE WHEN $6 THEN $5 OPERATOR(pg_catalog.||) "
+				  "pg_catalog.jsonb_build_object('revision', $1) "
+				  "ELSE $5 END, $7) RETURNING e.payload",
+				  7, types, values, nulls, false, 0);
+		stored = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1,
+											  &isnull));
+
+		if (ev->revision_of)
+		{
+			Oid			rtypes[2] = {INT8OID, TEXTOID};
+			Datum		rvalues[2];
+
+			rvalues[0] = Int64GetDatum(seq);
+			rvalues[1] = CStringGetTextDatum(ev->revision_of);
+			tego_exec(&plan_revision,
+					  "UPDATE tego.plugins SET revision = $1 WHERE name = $2",
+					  2, rtypes, rvalues, NULL, false, 0);
+		}
+
+		/* PreCommit_Notify sends the queued notifications in this order */
+		Async_Notify(ev->topic, notify_text(seq, ev, stored));
+	}
+
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/* One top-level member of an event payload, rendered as JSON text. */
+typedef struct PayloadMember
+{
+	char	   *key;			/* JSON-escaped key, with quotes */
+	char	   *value;			/* JSON text of the value */
+	int			len;
+	bool		dropped;
+} PayloadMember;
+
+/* Append the NOTIFY envelope's fixed members to buf. */
+static void
+notify_header(StringInfo buf, int64 seq, PendingEvent *ev)
+{
+	appendStringInfo(buf, "{\"seq\": " INT64_FORMAT ", \"topic\": ", seq);
+	escape_json(buf, ev->topic);
+	appendStringInfoString(buf, ", \"event\": ");
+	escape_json(buf, ev->event);
+	appendStringInfoString(buf, ", \"key\": ");
+	if (ev->key)
+		escape_json(buf, ev->key);
+	else
+		appendStringInfoString(buf, "null");
+	appendStringInfoString(buf, ", \"payload\": ");
+}
+
+/* JSON text of one value met while iterating a jsonb container. */
+static char *
+jsonb_value_text(JsonbValue *v)
+{
+	if (v->type == jbvBinary)
+		return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	else
+	{
+		Jsonb	   *j = JsonbValueToJsonb(v);
+
+		return JsonbToCString(NULL, &j->root, VARSIZE(j));
+	}
+}
+
+/*
+ * The NOTIFY payload of an event: seq, topic, event, key and payload as one
+ * JSON object.  When that would reach TEGO_MAX_NOTIFY_BYTES, the largest
+ * top-level members of the payload are left out, largest first, and listed
+ * in "omitted"; the client reads them from tego.events.
+ */
+static char *
+notify_text(int64 seq, PendingEvent *ev, Jsonb *payload)
+{
+	StringInfoData buf;
+	PayloadMember *members;
+	int			nmembers = 0;
+	int			i;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	initStringInfo(&buf);
+	notify_header(&buf, seq, ev);
+	JsonbToCString(&buf, &payload->root, VARSIZE(payload));
+	appendStringInfoChar(&buf, '}');
+	if (buf.len < TEGO_MAX_NOTIFY_BYTES)
+		return buf.data;
+
+	/* too large: collect the top-level members with their sizes */
+	members = palloc0(sizeof(PayloadMember) * (JB_ROOT_COUNT(payload) + 1));
+	if (JB_ROOT_IS_OBJECT(payload))
+	{
+		it = JsonbIteratorInit(&payload->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+			{
+				StringInfoData k;
+
+				initStringInfo(&k);
+				escape_json(&k, pnstrdup(v.val.string.val, v.val.string.len));
+				key = k.data;
+			}
+			else if (tok == WJB_VALUE)
+			{
+				members[nmembers].key = key;
+				members[nmembers].value = jsonb_value_text(&v);
+				members[nmembers].len = strlen(members[nmembers].value) +
+					strlen(key) + 4;
+				nmembers++;
+			}
+		}
+	}
+
+	for (;;)
+	{
+		int			largest = -1;
+		bool		first = true;
+
+		resetStringInfo(&buf);
+		notify_header(&buf, seq, ev);
+		if (!JB_ROOT_IS_OBJECT(payload))
+			appendStringInfoString(&buf, "null");
+		else
+		{
+			appendStringInfoChar(&buf, '{');
+			for (i = 0; i < nmembers; i++)
+			{
+				if (members[i].dropped)
+					continue;
+				appendStringInfo(&buf, "%s%s: %s", first ? "" : ", ",
+								 members[i].key, members[i].value);
+				first = false;
+			}
+			appendStringInfoChar(&buf, '}');
+		}
+		appendStringInfoString(&buf, ", \"omitted\": [");
+		if (!JB_ROOT_IS_OBJECT(payload))
+			appendStringInfoString(&buf, "\"payload\"");
+		first = true;
+		for (i = 0; i < nmembers; i++)
+		{
+			if (!members[i].dropped)
+				continue;
+			appendStringInfo(&buf, "%s%s", first ? "" : ", ", members[i].key);
+			first = false;
+		}
+		appendStringInfoString(&buf, "]}");
+		if (buf.len < TEGO_MAX_NOTIFY_BYTES)
+			return buf.data;
+
+		for (i = 0; i < nmembers; i++)
+			if (!members[i].dropped &&
+				(largest < 0 || members[i].len > members[largest].len))
+				largest = i;
+		if (largest < 0)
+			break;
+		members[largest].dropped = true;
+	}
+
+	/* even the bare envelope is too large: cannot happen with our limits */
+	elog(ERROR, "could not fit event %lld into a NOTIFY payload",
+		 (long long) seq);
+	return NULL;				/* keep compiler quiet */
+}
+
+/* Raise an error unless topic is a valid name for application messages. */
+static void
+check_topic(const char *topic)
+{
+	size_t		len = strlen(topic);
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("topic must not be empty")));
+	if (len > TEGO_MAX_TOPIC_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("topic name is too long"),
+				 errdetail("A topic is a NOTIFY channel name, at most %d bytes; this one has %zu.",
+						   TEGO_MAX_TOPIC_BYTES, len)));
+	if (strncmp(topic, "tego_", 5) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("topic \"%s\" is reserved", topic),
+				 errdetail("Topics beginning with \"tego_\" carry tego's own events.")));
+}
+
+/*
+ * tego.publish(topic text, message jsonb) RETURNS void
+ *
+ * Queue an application sync message: stored and sent only if the
+ * transaction commits.  The payload carries the publisher id.
+ */
+Datum
+publish(PG_FUNCTION_ARGS)
+{
+	char	   *topic;
+	Jsonb	   *message;
+	char	   *publisher;
+	JsonbParseState *state = NULL;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbValue *res;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("topic must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message must not be null")));
+	topic = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	message = PG_GETARG_JSONB_P(1);
+	check_topic(topic);
+	publisher = tego_publisher_id();
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = "publisher";
+	k.val.string.len = strlen("publisher");
+	pushJsonbValue(&state, WJB_KEY, &k);
+	v.type = jbvString;
+	v.val.string.val = publisher;
+	v.val.string.len = strlen(publisher);
+	pushJsonbValue(&state, WJB_VALUE, &v);
+	k.val.string.val = "message";
+	k.val.string.len = strlen("message");
+	pushJsonbValue(&state, WJB_KEY, &k);
+	v.type = jbvBinary;
+	v.val.binary.data = &message->root;
+	v.val.binary.len = VARSIZE(message) - VARHDRSZ;
+	pushJsonbValue(&state, WJB_VALUE, &v);
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+
+	tego_event_queue(topic, "message", publisher, JsonbValueToJsonb(res), NULL);
+	PG_RETURN_VOID();
+}
+
+/*
+ * tego.compact_events() RETURNS bigint
+ *
+ * Delete events committed longer than tego.event_retention ago, always
+ * keeping the newest one (it anchors the next seq).  Returns the number of
+ * events deleted.
+ */
+Datum
+compact_events(PG_FUNCTION_ARGS)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	uint64		deleted;
+
+	if (tego_event_retention <= 0)
+		PG_RETURN_INT64(0);
+
+	values[0] = TimestampTzGetDatum(
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+									-(int64) tego_event_retention * 1000));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * NB: the cutoff is the first event new enough to keep, found by walking
+	 * the primary key from the oldest event, so the cost is proportional to
+	 * what is deleted, not to what is kept.
+	 */
+	tego_exec(&plan_compact,
+			  "DELETE FROM tego.events e "
+			  "WHERE e.seq OPERATOR(pg_catalog.<) COALESCE("
+			  " (SELECT k.seq FROM tego.events k"
+			  "   WHERE k.committed_at OPERATOR(pg_catalog.>=) $1"
+			  "   ORDER BY k.seq LIMIT 1),"
+			  " (SELECT pg_catalog.max(m.seq) FROM tego.events m))",
+			  1, types, values, NULL, false, 0);
+	deleted = SPI_processed;
+	SPI_finish();
+
+	PG_RETURN_INT64((int64) deleted);
+}

@@ -1,0 +1,59 @@
+/*-------------------------------------------------------------------------
+ *
+ * tego.h
+ *	  Shared declarations of the tego extension: settings, the SPI helpers,
+ *	  the event queue and the custom SQLSTATEs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TEGO_H
+#define TEGO_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/jsonb.h"
+
+/* SQLSTATE raised when a client asks for events that were compacted away. */
+#define ERRCODE_TEGO_EVENTS_COMPACTED	MAKE_SQLSTATE('T','G','0','0','1')
+
+/* Longest plugin or package name, as npm allows. */
+#define TEGO_MAX_NAME_BYTES		214
+
+/* Longest version string. */
+#define TEGO_MAX_VERSION_BYTES	256
+
+/* Longest topic: a NOTIFY channel name is at most NAMEDATALEN - 1 bytes. */
+#define TEGO_MAX_TOPIC_BYTES	(NAMEDATALEN - 1)
+
+/*
+ * Largest NOTIFY payload we send.  PostgreSQL refuses payloads of 8000
+ * bytes or more; larger event payloads are shrunk and flagged.
+ */
+#define TEGO_MAX_NOTIFY_BYTES	7900
+
+/* Built-in topics. */
+#define TEGO_TOPIC_PLUGINS		"tego_plugins"
+
+/* settings (tego.c) */
+extern char *tego_client_id;
+extern int	tego_event_retention;
+
+/* spi_util.c */
+extern SPIPlanPtr tego_prepare(SPIPlanPtr *slot, const char *sql,
+							   int nargs, Oid *argtypes);
+extern int	tego_exec(SPIPlanPtr *slot, const char *sql, int nargs,
+					  Oid *argtypes, Datum *values, const char *nulls,
+					  bool latest_snapshot, long count);
+extern Datum tego_text_array(char **items, int n);
+extern char **tego_deconstruct_text_array(ArrayType *arr, int *n,
+										  const char *what);
+
+/* events.c */
+extern void tego_events_init(void);
+extern void tego_event_queue(const char *topic, const char *event,
+							 const char *key, Jsonb *payload,
+							 const char *revision_of);
+extern char *tego_publisher_id(void);
+
+#endif							/* TEGO_H */

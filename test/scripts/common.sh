@@ -1,0 +1,128 @@
+# shellcheck shell=bash
+# Helpers shared by test/scripts/run.sh (make run) and test/scripts/test.sh
+# (make test).  Source it; it does not run anything by itself except setting
+# a few variables and PATH.
+#
+#   TEGO_TOP      the repository top (the checkout these scripts live in)
+#   TEGO_PGBIN    PostgreSQL 15 binaries, first on PATH
+#   PG_CONFIG     $TEGO_PGBIN/pg_config (exported, make uses it)
+#   TEGO_PGXS     the pgxs folder (pg_regress, pg_isolation_regress, perl libs)
+#
+#   tego_deps            install missing Debian packages (root only)
+#   tego_build_install   make, make install, make tools
+#   as_pg CMD...         run CMD as the postgres system user when root
+#   tego_is_root         true when running as root
+#   tego_pg_can_reach D  true when the postgres user can traverse to folder D
+
+TEGO_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+TEGO_PGBIN=/usr/lib/postgresql/15/bin
+PG_CONFIG=$TEGO_PGBIN/pg_config
+TEGO_PGXS=/usr/lib/postgresql/15/lib/pgxs
+PATH=$TEGO_PGBIN:$PATH
+export TEGO_TOP TEGO_PGBIN PG_CONFIG TEGO_PGXS PATH
+
+# Everything we need from Debian (bookworm).  pg_prove comes from
+# libtap-parser-sourcehandler-pgtap-perl, IPC::Run (PostgreSQL::Test::Cluster)
+# from libipc-run-perl; hyperfine is for `make bench`.
+TEGO_PACKAGES=(
+	postgresql-15
+	postgresql-server-dev-15
+	postgresql-15-cron
+	postgresql-15-pgtap
+	libtap-parser-sourcehandler-pgtap-perl
+	libipc-run-perl
+	hyperfine
+)
+
+tego_log() { printf '%s\n' "$*"; }
+tego_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+tego_is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Run a command as the postgres system user when we are root (PostgreSQL
+# refuses to run as root); as ourselves otherwise.  The environment is kept
+# (runuser without --login keeps it, except HOME/SHELL/USER/LOGNAME), and so
+# is the current directory: callers cd somewhere postgres can read first.
+as_pg() {
+	if tego_is_root; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# Can the user who runs the server (postgres when root, else us) reach
+# folder $1?  access(2) checks search permission on every parent folder.
+tego_pg_can_reach() {
+	as_pg test -x "$1" 2>/dev/null
+}
+
+# Install the Debian packages that are missing.  Checked with dpkg-query so
+# that a machine which has everything never touches apt.
+tego_deps() {
+	local missing=() p status
+	for p in "${TEGO_PACKAGES[@]}"; do
+		status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+		case $status in
+			*" installed") ;;
+			*) missing+=("$p") ;;
+		esac
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		if ! tego_is_root; then
+			tego_die "missing Debian packages: ${missing[*]}
+Install them as root:  apt-get install -y ${missing[*]}"
+		fi
+		tego_log "== installing missing packages: ${missing[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -q || tego_die "apt-get update failed"
+		apt-get install -y -q "${missing[@]}" || tego_die "apt-get install failed"
+	fi
+	if tego_is_root && ! getent passwd postgres >/dev/null; then
+		tego_die "running as root but there is no 'postgres' system user (postgresql-15 creates it)"
+	fi
+	[ -x "$PG_CONFIG" ] || tego_die "$PG_CONFIG not found (is postgresql-server-dev-15 installed?)"
+}
+
+# Build and install the extension, then the libpq helper programs under
+# test/tools (tego_listen, ...).  `make tools` builds the list the Makefile
+# names; while a tool's source is not written yet we build those that exist
+# instead of failing the whole run.
+tego_build_install() {
+	local jobs
+	jobs=$(nproc 2>/dev/null || echo 2)
+	tego_log "== build and install (PG_CONFIG=$PG_CONFIG)"
+	make -C "$TEGO_TOP" -s -j"$jobs" PG_CONFIG="$PG_CONFIG" || tego_die "make failed"
+	make -C "$TEGO_TOP" -s PG_CONFIG="$PG_CONFIG" install >/dev/null || tego_die "make install failed"
+	if ! make -C "$TEGO_TOP" -s PG_CONFIG="$PG_CONFIG" tools 2>/dev/null; then
+		local src targets=()
+		for src in "$TEGO_TOP"/test/tools/*.c; do
+			[ -e "$src" ] && targets+=("test/tools/$(basename "$src" .c)")
+		done
+		if [ ${#targets[@]} -gt 0 ]; then
+			make -C "$TEGO_TOP" -s PG_CONFIG="$PG_CONFIG" "${targets[@]}" ||
+				tego_die "building test/tools failed"
+		fi
+		tego_log "note: 'make tools' did not complete (a tool's source may be missing); built: ${targets[*]:-nothing}"
+	fi
+}
+
+# Make a postgres-owned private folder (mktemp -d) and print its path.
+tego_pg_tempdir() {
+	local d
+	d=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX") || tego_die "mktemp failed"
+	if tego_is_root; then
+		chown postgres:postgres "$d"
+	fi
+	printf '%s\n' "$d"
+}
+
+# Stop every server whose data folder lies under $1 (a postmaster.pid is
+# there).  Used by cleanup traps, so it never fails.
+tego_stop_servers_under() {
+	local pidfile
+	[ -d "$1" ] || return 0
+	while IFS= read -r pidfile; do
+		as_pg "$TEGO_PGBIN/pg_ctl" -D "$(dirname "$pidfile")" -m immediate -w stop >/dev/null 2>&1 || true
+	done < <(find "$1" -name postmaster.pid -type f 2>/dev/null)
+}
