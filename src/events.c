@@ -37,6 +37,7 @@
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "tego.h"
@@ -232,6 +233,8 @@ flush_events(List *events)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* no portal is active at pre-commit: statements need a snapshot */
+	PushActiveSnapshot(GetTransactionSnapshot());
 
 	/* the latest snapshot sees every event committed before we got the lock */
 	tego_exec(&plan_max_seq,
@@ -299,6 +302,7 @@ flush_events(List *events)
 		Async_Notify(ev->topic, notify_text(seq, ev, stored));
 	}
 
+	PopActiveSnapshot();
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }

@@ -767,20 +767,20 @@ static void
 set_state(Output *out, Plugin *p, const char *action, bool enabled,
 		  bool installed)
 {
-	Oid			types[4] = {INT8OID, BOOLOID, BOOLOID, TEXTOID};
-	Datum		values[4];
+	Oid			types[5] = {INT8OID, BOOLOID, BOOLOID, TEXTOID, TEXTOID};
+	Datum		values[5];
 
 	values[0] = Int64GetDatum(p->id);
 	values[1] = BoolGetDatum(enabled);
 	values[2] = BoolGetDatum(installed);
 	values[3] = CStringGetTextDatum(action);
+	values[4] = CStringGetTextDatum(p->state);
 	tego_exec(&plan_set_state,
 			  "UPDATE tego.plugins p SET enabled = $2, installed = $3, "
 			  "updated_at = pg_catalog.now(), revision = NULL "
 			  "WHERE p.id OPERATOR(pg_catalog.=) $1 "
-			  "RETURNING p.*, tego._plugin_payload(p, $4, "
-			  "(CASE WHEN $2 THEN 'enabled' WHEN $3 THEN 'installed' ELSE 'added' END), p.state)",
-			  4, types, values, NULL, false, 0);
+			  "RETURNING p.*, tego._plugin_payload(p, $4, $5, p.state)",
+			  5, types, values, NULL, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "plugin \"%s\" vanished while locked", p->name);
 	emit_change(out, true);

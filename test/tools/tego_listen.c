@@ -41,6 +41,7 @@
 static const char *progname = "tego_listen";
 
 static PGconn *conn;
+static char **channels;             /* -c values (point into argv) */
 static int64_t last_seq;            /* last printed seq */
 static int have_last;               /* last_seq is meaningful */
 static long long printed;           /* events printed so far */
@@ -82,6 +83,7 @@ usage_error(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\n\n");
 	usage(stderr);
+	free(channels);
 	exit(2);
 }
 
@@ -97,6 +99,8 @@ finish(int status)
 	if (conn)
 		PQfinish(conn);
 	conn = NULL;
+	free(channels);
+	channels = NULL;
 	exit(status);
 }
 
@@ -420,7 +424,7 @@ drain_notifies(void)
 
 /* LISTEN on every channel (one quoted identifier each). */
 static void
-listen_all(char **channels, int nchannels)
+listen_all(int nchannels)
 {
 	int			i;
 
@@ -454,7 +458,7 @@ listen_all(char **channels, int nchannels)
 
 /* Catch up from seq "from" with tego.events_since, in pages. */
 static void
-catch_up(int64_t from, char **channels, int nchannels)
+catch_up(int64_t from, int nchannels)
 {
 	/* "SELECT ... ARRAY[$2::text,$3::text,...] ..." */
 	size_t		cap = 256 + (size_t) nchannels * 24;
@@ -546,6 +550,7 @@ parse_int_arg(const char *opt, const char *val, long long min, long long max)
 	{
 		fprintf(stderr, "%s: invalid value \"%s\" for %s\n\n", progname, val, opt);
 		usage(stderr);
+		free(channels);
 		exit(2);
 	}
 	return v;
@@ -555,7 +560,6 @@ int
 main(int argc, char **argv)
 {
 	const char *conninfo = NULL;
-	char	  **channels;
 	int			nchannels = 0;
 	int			have_from = 0;
 	int64_t		from = 0;
@@ -583,8 +587,7 @@ main(int argc, char **argv)
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
 		{
 			usage(stdout);
-			free(channels);
-			return 0;
+			finish(0);
 		}
 		if (strcmp(arg, "--quiet-payload") == 0)
 		{
@@ -678,21 +681,19 @@ main(int argc, char **argv)
 	{
 		fprintf(stderr, "%s: could not connect: %s", progname,
 				conn ? PQerrorMessage(conn) : "out of memory\n");
-		free(channels);
 		finish(1);
 	}
 
 	/* 1. LISTEN first, so nothing committed from now on can be missed */
-	listen_all(channels, nchannels);
+	listen_all(nchannels);
 
 	/* 2. catch up; live notifications queue up in libpq meanwhile */
 	if (have_from)
 	{
 		last_seq = from;
 		have_last = 1;
-		catch_up(from, channels, nchannels);
+		catch_up(from, nchannels);
 	}
-	free(channels);
 	if (got_signal || count_reached())
 		finish(0);
 
