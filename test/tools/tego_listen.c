@@ -7,6 +7,10 @@
  *
  *     <seq> <topic> <payload-json>
  *
+ * where <payload-json> is the notification text as the server sent it; an
+ * event read by the catch-up is printed in the same layout, built from its
+ * tego.events row (so it carries the full payload, never "omitted").
+ *
  * The output is gapless and duplicate-free: LISTEN comes first, catch-up
  * second, and a live notification whose seq is not above the last printed
  * one is skipped (it was already printed by the catch-up).  Waiting is done
@@ -118,9 +122,6 @@ fail_result(const char *what, PGresult *res)
 			msg);
 	if (msg[0] == '\0' || msg[strlen(msg) - 1] != '\n')
 		fputc('\n', stderr);
-	if (state && strcmp(state, "TG001") == 0)
-		fprintf(stderr, "%s: the --from position has been compacted; re-read the state "
-				"and resume from tego.event_seq()\n", progname);
 	PQclear(res);
 	finish(1);
 }
@@ -293,7 +294,7 @@ parse_seq_text(const char *s, const char *e, int64_t *out)
 
 /* ---- output ---- */
 
-/* Write s as a JSON string literal. */
+/* Write s as a JSON string literal (escaped as PostgreSQL's escape_json does). */
 static void
 put_json_string(const char *s)
 {
@@ -313,6 +314,10 @@ put_json_string(const char *s)
 			fputs("\\r", stdout);
 		else if (*p == '\t')
 			fputs("\\t", stdout);
+		else if (*p == '\b')
+			fputs("\\b", stdout);
+		else if (*p == '\f')
+			fputs("\\f", stdout);
 		else if (*p < 0x20)
 			printf("\\u%04x", *p);
 		else
@@ -351,7 +356,11 @@ count_reached(void)
 	return max_count > 0 && printed >= max_count;
 }
 
-/* Print one event row from tego.events_since (same shape as a NOTIFY payload). */
+/*
+ * Print one event row from tego.events_since, in the layout of the server's
+ * NOTIFY text ({"seq": 1, "topic": ..., "payload": ...}), so a caught-up
+ * line looks like the live line of the same event.
+ */
 static void
 print_row(PGresult *res, int row, int64_t seq)
 {
@@ -361,19 +370,19 @@ print_row(PGresult *res, int row, int64_t seq)
 	put_one_line(topic);
 	if (!quiet_payload)
 	{
-		printf(" {\"seq\":%" PRId64 ",\"topic\":", seq);
+		printf(" {\"seq\": %" PRId64 ", \"topic\": ", seq);
 		put_json_string(topic);
-		fputs(",\"event\":", stdout);
+		fputs(", \"event\": ", stdout);
 		if (PQgetisnull(res, row, 2))
 			fputs("null", stdout);
 		else
 			put_json_string(PQgetvalue(res, row, 2));
-		fputs(",\"key\":", stdout);
+		fputs(", \"key\": ", stdout);
 		if (PQgetisnull(res, row, 3))
 			fputs("null", stdout);
 		else
 			put_json_string(PQgetvalue(res, row, 3));
-		fputs(",\"payload\":", stdout);
+		fputs(", \"payload\": ", stdout);
 		if (PQgetisnull(res, row, 4))
 			fputs("null", stdout);
 		else
