@@ -2,6 +2,9 @@
 
 \echo Use "CREATE EXTENSION tego" to load this file. \quit
 
+-- The schema belongs to the extension, so DROP EXTENSION removes it too.
+CREATE SCHEMA tego;
+
 --
 -- Plugin registry: the durable source of truth for TachyBase's
 -- applicationPlugins collection.  Rows change only through the lifecycle

@@ -631,13 +631,14 @@ check_cycle(const char *name, char **deps, int ndeps)
 }
 
 /*
- * Check that every dependency of plugin p outside the batch exists and is
- * enabled, locking those rows FOR SHARE so they cannot be disabled before
- * this transaction ends.
+ * Check that every dependency of plugin "name" outside the batch exists and
+ * is enabled, locking those rows FOR SHARE so they cannot be disabled before
+ * this transaction ends.  for_update: the plugin is already enabled and
+ * tego.plugin_update() is changing its dependencies.
  */
 static void
 check_deps_enabled(const char *name, char **deps, int ndeps,
-				   char **batch, int nbatch)
+				   char **batch, int nbatch, bool for_update)
 {
 	char	  **outside = palloc(sizeof(char *) * Max(ndeps, 1));
 	int			nout = 0;
@@ -682,6 +683,15 @@ check_deps_enabled(const char *name, char **deps, int ndeps,
 													SPI_tuptable->tupdesc,
 													2, &isnull)) ? 2 : 1;
 		}
+		if (status != 2 && for_update)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("enabled plugin \"%s\" cannot depend on \"%s\"",
+							name, outside[i]),
+					 errdetail(status == 0 ?
+							   "Plugin \"%s\" does not exist." :
+							   "Plugin \"%s\" is not enabled.", outside[i]),
+					 errhint("Enable \"%s\" first.", outside[i])));
 		if (status == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -945,7 +955,7 @@ plugin_enable(PG_FUNCTION_ARGS)
 		Plugin	   *p = targets[order[i]];
 
 		if (!p->enabled)
-			check_deps_enabled(p->name, p->deps, p->ndeps, names, n);
+			check_deps_enabled(p->name, p->deps, p->ndeps, names, n, false);
 	}
 	for (i = 0; i < n; i++)
 	{
@@ -1333,7 +1343,7 @@ plugin_update(PG_FUNCTION_ARGS)
 		lock_graph();
 		check_cycle(name, c.deps, c.ndeps);
 		if (p->enabled)
-			check_deps_enabled(name, c.deps, c.ndeps, NULL, 0);
+			check_deps_enabled(name, c.deps, c.ndeps, NULL, 0, true);
 	}
 
 	values[0] = Int64GetDatum(p->id);

@@ -116,14 +116,17 @@ if [ ! -f "$DATA/PG_VERSION" ]; then
 	EOF
 fi
 
+lib_sum() { cksum <"$("$PG_CONFIG" --pkglibdir)/tego.so" 2>/dev/null || true; }
+
 status=0
 as_pg "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1 || status=$?
 if [ "$status" -eq 0 ]; then
 	echo "server already running: reusing it"
-	lib="$("$PG_CONFIG" --pkglibdir)/tego.so"
-	if [ -f "$DATA/postmaster.pid" ] && [ "$lib" -nt "$DATA/postmaster.pid" ]; then
-		echo "note: tego.so was installed after this server started; the server still runs"
-		echo "      the old library.  Restart it to load the new one:"
+	# tego.so is preloaded: a running server keeps the library it started
+	# with.  We note the checksum of the installed library at each start.
+	if [ -f "$CLUSTER/tego.so.sum" ] && [ "$(lib_sum)" != "$(cat "$CLUSTER/tego.so.sum")" ]; then
+		echo "note: a different tego.so was installed since this server started; it still"
+		echo "      runs the old one.  Restart it to load the new one:"
 		echo "        ${RUNAS}$PGBIN/pg_ctl -D $DATA -l $LOG restart"
 	fi
 else
@@ -133,6 +136,7 @@ else
 		tail -n 30 "$LOG" || true
 		tego_die "the server did not start"
 	fi
+	lib_sum | as_pg tee "$CLUSTER/tego.so.sum" >/dev/null
 fi
 
 # --- walkthrough helpers ---------------------------------------------------------
@@ -186,6 +190,7 @@ echo "  Every committed change gets the next seq; clients resume from a seq they
 step "4. Start a LISTEN client in the background (channels tego_plugins and demo)"
 LISTEN_OUT=$SCRATCH/listener.out
 : >"$LISTEN_OUT"
+: >"$SCRATCH/listener.err"
 if [ -x "$TEGO_TOP/test/tools/tego_listen" ]; then
 	LISTENER_KIND=tool
 	cp "$TEGO_TOP/test/tools/tego_listen" "$SCRATCH/"
@@ -195,9 +200,9 @@ if [ -x "$TEGO_TOP/test/tools/tego_listen" ]; then
 	echo "  \$ test/tools/tego_listen -d \"$CONNINFO\" -c tego_plugins -c demo --from $SEQ0"
 	echo "  (it LISTENs first, then catches up from seq $SEQ0 with tego.events_since, so nothing is missed)"
 	if tego_is_root; then
-		runuser -u postgres -- "${listen_cmd[@]}" >"$LISTEN_OUT" 2>&1 &
+		runuser -u postgres -- "${listen_cmd[@]}" >"$LISTEN_OUT" 2>"$SCRATCH/listener.err" &
 	else
-		"${listen_cmd[@]}" >"$LISTEN_OUT" 2>&1 &
+		"${listen_cmd[@]}" >"$LISTEN_OUT" 2>"$SCRATCH/listener.err" &
 	fi
 	LISTENER_PID=$!
 else
@@ -220,15 +225,15 @@ else
 fi
 
 step "5. Add two plugins; demo-acl depends on demo-users"
-sql "SELECT name, package_name, version, state, depends_on, revision
+sql "SELECT name, package_name, version, state, depends_on
   FROM tego.plugin_add('demo-users', '@demo/plugin-users', '1.0.0');"
-sql "SELECT name, package_name, version, state, depends_on, revision
+sql "SELECT name, package_name, version, state, depends_on
   FROM tego.plugin_add('demo-acl', '@demo/plugin-acl', '1.0.0', depends_on => ARRAY['demo-users']);"
 
 step "6. Enable both in one call (all-or-nothing, applied in dependency order; installs first)"
-sql "SELECT name, state, revision FROM tego.plugin_enable('demo-acl', 'demo-users');"
+sql "SELECT name, state FROM tego.plugin_enable('demo-acl', 'demo-users');"
 
-step "7. The registry in load order (dependencies first)"
+step "7. The registry in load order (dependencies first; revision = seq of the row's last event)"
 sql "SELECT name, package_name, version, state, depends_on, revision FROM tego.plugin_list();"
 
 step "8. Disabling demo-users is refused while the enabled demo-acl needs it"
@@ -259,6 +264,8 @@ if [ -s "$LISTEN_OUT" ]; then
 else
 	echo "  (nothing received)"
 fi
+# the listener's own complaints, if any (runuser's note about the TERM we sent is not one)
+grep -v -e '^$' -e 'Session terminated' "$SCRATCH/listener.err" | sed 's/^/  listener: /' || true
 
 step "11. Replay: a client that was away reads what it missed since seq $SEQ0"
 sql "SELECT seq, topic, event, key FROM tego.events_since($SEQ0);"

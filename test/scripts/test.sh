@@ -143,6 +143,22 @@ run_pg() {
 	return "$rc"
 }
 
+# show_server_log LOG DIFFS: after a failure, the server log's crash reports
+# (or its tail when there are no diffs to look at: the server itself failed)
+show_server_log() {
+	local log=$1 diffs=$2
+	[ -f "$log" ] || return 0
+	if [ -s "$diffs" ]; then
+		if grep -Eq 'terminated by signal|PANIC|TRAP:' "$log"; then
+			echo "--- crash reports in $log"
+			grep -E -B2 -A2 'terminated by signal|PANIC|TRAP:' "$log" | head -n 40
+		fi
+	else
+		echo "--- $log (last 30 lines)"
+		tail -n 30 "$log"
+	fi
+}
+
 # --- 1. pg_regress ----------------------------------------------------------
 suite_regress() {
 	local tests=() f rc
@@ -173,10 +189,7 @@ suite_regress() {
 			echo "--- regression.diffs (first 200 lines; full: $WORK/regress/regression.diffs)"
 			head -n 200 "$WORK/regress/regression.diffs"
 		fi
-		if [ -f "$WORK/regress/log/postmaster.log" ]; then
-			echo "--- postmaster.log (last 30 lines)"
-			tail -n 30 "$WORK/regress/log/postmaster.log"
-		fi
+		show_server_log "$WORK/regress/log/postmaster.log" "$WORK/regress/regression.diffs"
 	fi
 	add_result pg_regress "$R_PASS" "$R_FAIL" 0
 }
@@ -209,10 +222,7 @@ suite_isolation() {
 			echo "--- isolation regression.diffs (first 200 lines; full: $out/regression.diffs)"
 			head -n 200 "$out/regression.diffs"
 		fi
-		if [ -f "$out/log/postmaster.log" ]; then
-			echo "--- postmaster.log (last 30 lines)"
-			tail -n 30 "$out/log/postmaster.log"
-		fi
+		show_server_log "$out/log/postmaster.log" "$out/regression.diffs"
 	fi
 	add_result isolation "$R_PASS" "$R_FAIL" 0
 }
@@ -251,10 +261,7 @@ suite_pgtap() {
 	rc=$?
 	as_pg pg_ctl -D "$dir/data" -m fast -w stop >/dev/null 2>&1
 	parse_harness "$dir/output.txt" "${#files[@]}" "$rc"
-	if [ "$R_FAIL" -gt 0 ]; then
-		echo "--- server.log (last 30 lines; full: $dir/server.log)"
-		tail -n 30 "$dir/server.log"
-	fi
+	[ "$R_FAIL" -gt 0 ] && show_server_log "$dir/server.log" "$dir/output.txt"
 	add_result pgTAP "$R_PASS" "$R_FAIL" "$R_SKIP"
 }
 

@@ -1,0 +1,16 @@
+-- make bench: objects the benchmarks use (run once on a fresh database).
+
+-- 2. lifecycle transitions: one plugin per pgbench client (client_id 0..7),
+--    installed and disabled, so every enable/disable is a real transition.
+SELECT tego.plugin_add('bench-' || i) FROM generate_series(0, 7) AS i;
+SELECT tego.plugin_install(VARIADIC array_agg('bench-' || i ORDER BY i))
+  FROM generate_series(0, 7) AS i;
+
+-- ... and its baseline: a plain table changed the way an application would
+-- do it without tego (UPDATE + pg_notify, one commit per transition).
+CREATE TABLE bench_plain (name text PRIMARY KEY, enabled bool);
+INSERT INTO bench_plain SELECT 'bench-' || i, false FROM generate_series(0, 7) AS i;
+
+-- 1. latency: the plugin tego_latency toggles (it would create it too).
+SELECT tego.plugin_add('bench-lat');
+SELECT tego.plugin_install('bench-lat');
