@@ -239,7 +239,7 @@ flush_events(List *events)
 	/* the latest snapshot sees every event committed before we got the lock */
 	tego_exec(&plan_max_seq,
 			  "SELECT pg_catalog.max(seq) FROM tego.events",
-			  0, NULL, NULL, NULL, true, 1);
+			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_LATEST, 1);
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
@@ -281,7 +281,7 @@ flush_events(List *events)
 				  "CASE WHEN $6 THEN $5 OPERATOR(pg_catalog.||) "
 				  "pg_catalog.jsonb_build_object('revision', $1) "
 				  "ELSE $5 END, $7) RETURNING e.payload",
-				  7, types, values, nulls, false, 0);
+				  7, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
 		stored = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1,
 											  &isnull));
@@ -295,7 +295,7 @@ flush_events(List *events)
 			rvalues[1] = CStringGetTextDatum(ev->revision_of);
 			tego_exec(&plan_revision,
 					  "UPDATE tego.plugins SET revision = $1 WHERE name = $2",
-					  2, rtypes, rvalues, NULL, false, 0);
+					  2, rtypes, rvalues, NULL, TEGO_SNAPSHOT_WRITE, 0);
 		}
 
 		/* PreCommit_Notify sends the queued notifications in this order */
@@ -560,7 +560,7 @@ compact_events(PG_FUNCTION_ARGS)
 			  "   WHERE k.committed_at OPERATOR(pg_catalog.>=) $1"
 			  "   ORDER BY k.seq LIMIT 1),"
 			  " (SELECT pg_catalog.max(m.seq) FROM tego.events m))",
-			  1, types, values, NULL, false, 0);
+			  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 	deleted = SPI_processed;
 	SPI_finish();
 

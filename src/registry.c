@@ -354,7 +354,7 @@ load_targets(char **names, int n, TargetLock lock)
 	int			i;
 
 	values[0] = tego_text_array(names, n);
-	tego_exec(&plan_targets[lock], sql[lock], 1, types, values, NULL, false, 0);
+	tego_exec(&plan_targets[lock], sql[lock], 1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 	nfound = SPI_processed;
 	found = palloc(sizeof(Plugin *) * Max(nfound, 1));
 	for (r = 0; r < nfound; r++)
@@ -562,7 +562,7 @@ check_cycle(const char *name, char **deps, int ndeps)
 
 	tego_exec(&plan_graph,
 			  "SELECT p.* FROM tego.plugins p ORDER BY p.id",
-			  0, NULL, NULL, NULL, true, 0);
+			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_LATEST, 0);
 	n = SPI_processed;
 	all = palloc(sizeof(Plugin *) * Max(n, 1));
 	for (i = 0; i < n; i++)
@@ -665,7 +665,7 @@ check_deps_enabled(const char *name, char **deps, int ndeps,
 			  "SELECT p.name, p.enabled FROM tego.plugins p "
 			  "WHERE p.name OPERATOR(pg_catalog.=) ANY ($1) "
 			  "ORDER BY p.id FOR SHARE",
-			  1, types, values, NULL, false, 0);
+			  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 
 	for (i = 0; i < nout; i++)
 	{
@@ -728,7 +728,7 @@ check_no_enabled_dependents(const char *verb, char **names, int n)
 			  "WHERE p.enabled AND p.depends_on OPERATOR(pg_catalog.&&) $1 "
 			  "AND NOT (p.name OPERATOR(pg_catalog.=) ANY ($1)) "
 			  "ORDER BY p.id",
-			  1, types, values, NULL, true, 0);
+			  1, types, values, NULL, TEGO_SNAPSHOT_LATEST, 0);
 	if (SPI_processed == 0)
 		return;
 
@@ -790,7 +790,7 @@ set_state(Output *out, Plugin *p, const char *action, bool enabled,
 			  "updated_at = pg_catalog.now(), revision = NULL "
 			  "WHERE p.id OPERATOR(pg_catalog.=) $1 "
 			  "RETURNING p.*, tego._plugin_payload(p, $4, $5, p.state)",
-			  5, types, values, NULL, false, 0);
+			  5, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "plugin \"%s\" vanished while locked", p->name);
 	emit_change(out, true);
@@ -861,7 +861,7 @@ plugin_add(PG_FUNCTION_ARGS)
 	lvalues[0] = CStringGetTextDatum(name);
 	tego_exec(&plan_name_taken,
 			  "SELECT 1 FROM tego.plugins p WHERE p.name OPERATOR(pg_catalog.=) $1",
-			  1, ltypes, lvalues, NULL, true, 1);
+			  1, ltypes, lvalues, NULL, TEGO_SNAPSHOT_LATEST, 1);
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -872,7 +872,7 @@ plugin_add(PG_FUNCTION_ARGS)
 		tego_exec(&plan_package_taken,
 				  "SELECT p.name FROM tego.plugins p "
 				  "WHERE p.package_name OPERATOR(pg_catalog.=) $1",
-				  1, ltypes, lvalues, NULL, true, 1);
+				  1, ltypes, lvalues, NULL, TEGO_SNAPSHOT_LATEST, 1);
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -900,7 +900,7 @@ plugin_add(PG_FUNCTION_ARGS)
 			  "(name, package_name, version, options, built_in, sub_view, depends_on) "
 			  "VALUES ($1, $2, $3, $4, $5, $6, $7) "
 			  "RETURNING p.*, tego._plugin_payload(p, 'add', NULL, p.state)",
-			  7, types, values, nulls, false, 0);
+			  7, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
 	emit_change(&out, true);
 
 	SPI_finish();
@@ -1064,7 +1064,7 @@ plugin_remove(PG_FUNCTION_ARGS)
 		tego_exec(&plan_delete,
 				  "DELETE FROM tego.plugins p WHERE p.id OPERATOR(pg_catalog.=) $1 "
 				  "RETURNING p.*, tego._plugin_payload(p, 'remove', p.state, NULL)",
-				  1, types, values, NULL, false, 0);
+				  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 		if (SPI_processed != 1)
 			elog(ERROR, "plugin \"%s\" vanished while locked", p->name);
 		emit_change(&out, false);
@@ -1104,7 +1104,7 @@ plugin_upgrade(PG_FUNCTION_ARGS)
 				  "updated_at = pg_catalog.now(), revision = NULL "
 				  "WHERE p.id OPERATOR(pg_catalog.=) $1 "
 				  "RETURNING p.*, tego._plugin_payload(p, 'upgrade', p.state, p.state)",
-				  2, types, values, NULL, false, 0);
+				  2, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 		emit_change(&out, true);
 	}
 	SPI_finish();
@@ -1328,7 +1328,7 @@ plugin_update(PG_FUNCTION_ARGS)
 		tego_exec(&plan_package_taken,
 				  "SELECT p.name FROM tego.plugins p "
 				  "WHERE p.package_name OPERATOR(pg_catalog.=) $1",
-				  1, ltypes, lvalues, NULL, true, 1);
+				  1, ltypes, lvalues, NULL, TEGO_SNAPSHOT_LATEST, 1);
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -1371,7 +1371,7 @@ plugin_update(PG_FUNCTION_ARGS)
 			  "(p.package_name, p.version, p.options, p.sub_view, p.built_in, p.depends_on) "
 			  "IS DISTINCT FROM ($2, $3, $4, $5, $6, $7) "
 			  "RETURNING p.*, tego._plugin_payload(p, $8, p.state, p.state)",
-			  8, types, values, nulls, false, 0);
+			  8, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
 	if (SPI_processed == 1)
 		emit_change(&out, true);
 
@@ -1396,7 +1396,7 @@ plugin_get(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(name);
 	tego_exec(&plan_get,
 			  "SELECT p.* FROM tego.plugins p WHERE p.name OPERATOR(pg_catalog.=) $1",
-			  1, types, values, NULL, false, 1);
+			  1, types, values, NULL, TEGO_SNAPSHOT_READ_ONLY, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1430,7 +1430,7 @@ plugin_list(PG_FUNCTION_ARGS)
 
 	spi_begin();
 	tego_exec(&plan_all, "SELECT p.* FROM tego.plugins p ORDER BY p.id",
-			  0, NULL, NULL, NULL, false, 0);
+			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_READ_ONLY, 0);
 	n = SPI_processed;
 	all = palloc(sizeof(Plugin *) * Max(n, 1));
 	for (i = 0; i < n; i++)

@@ -42,22 +42,23 @@ tego_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 
 /*
  * Execute the saved plan in *slot (prepared from sql on first use).
- * With latest_snapshot the statement reads the newest committed data
+ * TEGO_SNAPSHOT_LATEST makes the statement read the newest committed data
  * instead of the transaction snapshot.  Returns the SPI result code.
  */
 int
 tego_exec(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
-		  Datum *values, const char *nulls, bool latest_snapshot, long count)
+		  Datum *values, const char *nulls, TegoSnapshot snapshot, long count)
 {
 	SPIPlanPtr	plan = tego_prepare(slot, sql, nargs, argtypes);
 	int			rc;
 
-	if (latest_snapshot)
+	if (snapshot == TEGO_SNAPSHOT_LATEST)
 		rc = SPI_execute_snapshot(plan, values, nulls,
 								  GetLatestSnapshot(), InvalidSnapshot,
 								  false, false, count);
 	else
-		rc = SPI_execute_plan(plan, values, nulls, false, count);
+		rc = SPI_execute_plan(plan, values, nulls,
+							  snapshot == TEGO_SNAPSHOT_READ_ONLY, count);
 
 	if (rc < 0)
 		elog(ERROR, "SPI execution failed for \"%s\": %s",

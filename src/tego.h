@@ -39,12 +39,20 @@
 extern char *tego_client_id;
 extern int	tego_event_retention;
 
+/* How tego_exec() runs a statement. */
+typedef enum TegoSnapshot
+{
+	TEGO_SNAPSHOT_WRITE,		/* read-write, with the usual snapshot */
+	TEGO_SNAPSHOT_READ_ONLY,	/* read-only, with the caller's snapshot */
+	TEGO_SNAPSHOT_LATEST		/* read-write, seeing every commit so far */
+} TegoSnapshot;
+
 /* spi_util.c */
 extern SPIPlanPtr tego_prepare(SPIPlanPtr *slot, const char *sql,
 							   int nargs, Oid *argtypes);
 extern int	tego_exec(SPIPlanPtr *slot, const char *sql, int nargs,
 					  Oid *argtypes, Datum *values, const char *nulls,
-					  bool latest_snapshot, long count);
+					  TegoSnapshot snapshot, long count);
 extern Datum tego_text_array(char **items, int n);
 extern char **tego_deconstruct_text_array(ArrayType *arr, int *n,
 										  const char *what);
