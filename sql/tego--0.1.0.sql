@@ -58,21 +58,6 @@ SELECT pg_catalog.pg_extension_config_dump('tego.events', '');
 
 REVOKE ALL ON tego.plugins, tego.events FROM PUBLIC;
 
--- Internal: the event payload of a plugin change (the whole row, the action
--- and the states before and after).  The revision is added at commit.
-CREATE FUNCTION tego._plugin_payload(p tego.plugins, action text,
-                                     from_state text, to_state text)
-RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT (pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.-) 'state'
-                                   OPERATOR(pg_catalog.-) 'revision')
-           OPERATOR(pg_catalog.||)
-           pg_catalog.jsonb_build_object('action', action,
-                                         'from', from_state,
-                                         'to', to_state)
-$$;
-
 --
 -- Lifecycle functions (C).  Each returns the rows it changed.
 --
@@ -212,7 +197,6 @@ COMMENT ON FUNCTION tego.compact_events() IS 'delete events older than tego.even
 -- application role and a read-only role.
 --
 REVOKE ALL ON FUNCTION
-    tego._plugin_payload(tego.plugins, text, text, text),
     tego.plugin_add(text, text, text, jsonb, boolean, boolean, text[]),
     tego.plugin_install(text[]),
     tego.plugin_enable(text[]),

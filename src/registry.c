@@ -72,6 +72,17 @@ typedef struct Plugin
 	int64		revision;
 } Plugin;
 
+/*
+ * SQL expression of a plugin event's payload, for the RETURNING clause of a
+ * statement on "tego.plugins p": the row (without the derived state and the
+ * revision, which is added at commit), the action and the states.
+ */
+#define PAYLOAD_SQL(action, from, to) \
+	"(pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.-) 'state' " \
+	"OPERATOR(pg_catalog.-) 'revision') OPERATOR(pg_catalog.||) " \
+	"pg_catalog.jsonb_build_object('action', " action ", 'from', " from \
+	", 'to', " to ")"
+
 /* How a batch locks its target rows. */
 typedef enum TargetLock
 {
@@ -789,7 +800,7 @@ set_state(Output *out, Plugin *p, const char *action, bool enabled,
 			  "UPDATE tego.plugins p SET enabled = $2, installed = $3, "
 			  "updated_at = pg_catalog.now(), revision = NULL "
 			  "WHERE p.id OPERATOR(pg_catalog.=) $1 "
-			  "RETURNING p.*, tego._plugin_payload(p, $4, $5, p.state)",
+			  "RETURNING p.*, " PAYLOAD_SQL("$4", "$5", "p.state"),
 			  5, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "plugin \"%s\" vanished while locked", p->name);
@@ -899,7 +910,7 @@ plugin_add(PG_FUNCTION_ARGS)
 			  "INSERT INTO tego.plugins AS p "
 			  "(name, package_name, version, options, built_in, sub_view, depends_on) "
 			  "VALUES ($1, $2, $3, $4, $5, $6, $7) "
-			  "RETURNING p.*, tego._plugin_payload(p, 'add', NULL, p.state)",
+			  "RETURNING p.*, " PAYLOAD_SQL("'add'", "NULL::text", "p.state"),
 			  7, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
 	emit_change(&out, true);
 
@@ -1063,7 +1074,7 @@ plugin_remove(PG_FUNCTION_ARGS)
 		values[0] = Int64GetDatum(p->id);
 		tego_exec(&plan_delete,
 				  "DELETE FROM tego.plugins p WHERE p.id OPERATOR(pg_catalog.=) $1 "
-				  "RETURNING p.*, tego._plugin_payload(p, 'remove', p.state, NULL)",
+				  "RETURNING p.*, " PAYLOAD_SQL("'remove'", "p.state", "NULL::text"),
 				  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 		if (SPI_processed != 1)
 			elog(ERROR, "plugin \"%s\" vanished while locked", p->name);
@@ -1103,7 +1114,7 @@ plugin_upgrade(PG_FUNCTION_ARGS)
 				  "UPDATE tego.plugins p SET version = $2, "
 				  "updated_at = pg_catalog.now(), revision = NULL "
 				  "WHERE p.id OPERATOR(pg_catalog.=) $1 "
-				  "RETURNING p.*, tego._plugin_payload(p, 'upgrade', p.state, p.state)",
+				  "RETURNING p.*, " PAYLOAD_SQL("'upgrade'", "p.state", "p.state"),
 				  2, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 		emit_change(&out, true);
 	}
@@ -1370,7 +1381,7 @@ plugin_update(PG_FUNCTION_ARGS)
 			  "WHERE p.id OPERATOR(pg_catalog.=) $1 AND "
 			  "(p.package_name, p.version, p.options, p.sub_view, p.built_in, p.depends_on) "
 			  "IS DISTINCT FROM ($2, $3, $4, $5, $6, $7) "
-			  "RETURNING p.*, tego._plugin_payload(p, $8, p.state, p.state)",
+			  "RETURNING p.*, " PAYLOAD_SQL("$8", "p.state", "p.state"),
 			  8, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
 	if (SPI_processed == 1)
 		emit_change(&out, true);
