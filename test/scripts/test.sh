@@ -2,7 +2,8 @@
 # `make test`: install what is missing, build and install tego, then run
 # every suite against throwaway servers:
 #
-#   1. pg_regress   sql/<topic>.sql vs expected/<topic>.out   (--temp-instance)
+#   1. pg_regress   sql/<topic>.sql vs expected/<topic>.out   (--temp-instance;
+#                   Makefile REGRESS order first, then the other topics)
 #   2. isolation    test/specs/*.spec vs test/specs/expected/*.out
 #   3. pgTAP        test/pgtap/*.sql through pg_prove on a throwaway cluster
 #   4. TAP          test/t/*.pl through prove (PostgreSQL::Test::Cluster)
@@ -109,18 +110,32 @@ parse_pg_regress() { # OUTPUT_FILE NTESTS RC
 	fi
 }
 
-# Parse a TAP::Harness transcript (prove, pg_prove): sets R_PASS R_FAIL
-# R_SKIP and R_FAILED_FILES (names from the "Test Summary Report").
-parse_harness() { # OUTPUT_FILE NFILES RC
-	local out=$1 n=$2 rc=$3 files
+# Parse a TAP::Harness transcript (prove, pg_prove) of the given files: sets
+# R_PASS R_FAIL R_SKIP and R_FAILED_FILES (names from the "Test Summary
+# Report", one a line).
+parse_harness() { # OUTPUT_FILE RC FILE...
+	local out=$1 rc=$2 files f
+	shift 2
 	R_FAILED_FILES=$(sed -n 's/^\([^ ].*[^ ]\) *(Wstat: .*/\1/p' "$out" | sort -u)
 	R_SKIP=$(grep -Ec '^[^ ].* \.+ skipped' "$out")
 	files=$(sed -n 's/^Files=\([0-9]*\),.*/\1/p' "$out" | tail -n1)
 	if [ -z "$files" ]; then
-		# the harness died before its summary: count every file as failed
+		# The harness died (or timed out) before its summary: a file passed
+		# or was skipped if its result line says so, otherwise it failed.
 		R_PASS=0
-		R_FAIL=$n
+		R_FAIL=0
 		R_SKIP=0
+		R_FAILED_FILES=""
+		for f in "$@"; do
+			if grep -Fq "$f " "$out" && grep -F "$f " "$out" | grep -Eq ' \.+ ok *$'; then
+				R_PASS=$((R_PASS + 1))
+			elif grep -F "$f " "$out" | grep -Eq ' \.+ skipped'; then
+				R_SKIP=$((R_SKIP + 1))
+			else
+				R_FAIL=$((R_FAIL + 1))
+				R_FAILED_FILES+="$f"$'\n'
+			fi
+		done
 		return
 	fi
 	R_FAIL=$(grep -c . <<<"$R_FAILED_FILES")
@@ -160,13 +175,31 @@ show_server_log() {
 }
 
 # --- 1. pg_regress ----------------------------------------------------------
-suite_regress() {
-	local tests=() f rc
+# Tests share one database, so their order matters: first the Makefile's
+# REGRESS list (the order `make installcheck` uses), then any other
+# sql/<topic>.sql in name order.
+regress_order() {
+	local listed f seen=" "
+	# shellcheck disable=SC2016 # $(REGRESS) is for make, not the shell
+	listed=$(make -s --no-print-directory -C "$TEGO_TOP" -f Makefile \
+		-f <(printf 'tego-print-regress:\n\t@echo $(REGRESS)\n') \
+		tego-print-regress PG_CONFIG="$PG_CONFIG" 2>/dev/null) || listed=""
+	for f in $listed; do
+		if [ -f "sql/$f.sql" ] && [[ $seen != *" $f "* ]]; then
+			printf '%s\n' "$f"
+			seen+="$f "
+		fi
+	done
 	while IFS= read -r f; do
 		f=$(basename "$f" .sql)
 		case $f in tego--*) continue ;; esac
-		tests+=("$f")
+		[[ $seen == *" $f "* ]] || printf '%s\n' "$f"
 	done < <(list_files sql/*.sql)
+}
+
+suite_regress() {
+	local tests=() f rc
+	while IFS= read -r f; do tests+=("$f"); done < <(regress_order)
 	[ ${#tests[@]} -eq 0 ] && return 0
 
 	echo "== pg_regress: ${#tests[@]} test(s)"
@@ -260,7 +293,7 @@ suite_pgtap() {
 	run_pg "$dir/output.txt" pg_prove -h "$dir" -p "$PGTAP_PORT" -d tego_tap "${files[@]}"
 	rc=$?
 	as_pg pg_ctl -D "$dir/data" -m fast -w stop >/dev/null 2>&1
-	parse_harness "$dir/output.txt" "${#files[@]}" "$rc"
+	parse_harness "$dir/output.txt" "$rc" "${files[@]}"
 	[ "$R_FAIL" -gt 0 ] && show_server_log "$dir/server.log" "$dir/output.txt"
 	add_result pgTAP "$R_PASS" "$R_FAIL" "$R_SKIP"
 }
@@ -275,18 +308,20 @@ suite_tap() {
 	# PostgreSQL::Test::Utils writes $TESTDIR/tmp_check/log/regress_log_<test>;
 	# PostgreSQL::Test::Cluster runs initdb/pg_ctl from PATH and needs
 	# PG_REGRESS (--config-auth).  TEGO_TOOLS: the libpq helpers (make tools).
+	# TMPDIR keeps the nodes' socket folders (tempdir_short) inside $WORK.
 	run_pg "$dir/output.txt" env \
 		PATH="$PATH" \
 		PG_REGRESS="$TEGO_PGXS/src/test/regress/pg_regress" \
 		TESTDIR="$dir" \
 		TESTDATADIR="$dir/tmp_check" \
 		PG_TEST_PORT_DIR="$dir" \
+		TMPDIR="$dir" \
 		TEGO_TOOLS="$WORK/test/tools" \
 		TEGO_SRC="$WORK" \
 		prove -I "$TEGO_PGXS/src/test/perl" -I "$WORK/test/t" \
 		-j "${TEGO_PROVE_JOBS:-1}" "${files[@]}"
 	rc=$?
-	parse_harness "$dir/output.txt" "${#files[@]}" "$rc"
+	parse_harness "$dir/output.txt" "$rc" "${files[@]}"
 	if [ "$R_FAIL" -gt 0 ]; then
 		local name log
 		while IFS= read -r name; do
