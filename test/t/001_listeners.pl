@@ -23,7 +23,7 @@ use Test::More;
 
 my $tools = $ENV{TEGO_TOOLS} // "$FindBin::RealBin/../tools";
 my $listen_bin = "$tools/tego_listen";
-BAIL_OUT("tego_listen not found or not executable at $listen_bin (make tools)")
+die "tego_listen not found or not executable at $listen_bin (make tools)\n"
   unless -x $listen_bin;
 
 my $timeout = $PostgreSQL::Test::Utils::timeout_default;
@@ -31,7 +31,7 @@ my $json = JSON::PP->new->canonical;
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 
 my $topic = 'app_sync';    # the published topic
-my $writer_seconds = 6;    # how long the writers run
+my $writer_seconds = 8;    # how long the writers run
 
 my $node = PostgreSQL::Test::Cluster->new('listeners');
 $node->init;
@@ -252,8 +252,8 @@ my $l4_last = (parse_line($l4a[-1]))[0];
 ok(writers_running(), "writers still running when l4 resumes from $l4_last");
 (undef, $out{l4b}, $err{l4b}) = start_listener('l4b', '--from', $l4_last);
 
-# l5 is killed with SIGKILL once it has printed 150 events, then resumed.
-ok(wait_for_lines($out{l5}, 150, 'l5'), 'l5 printed 150 events');
+# l5 is killed with SIGKILL once it has printed 100 events, then resumed.
+ok(wait_for_lines($out{l5}, 100, 'l5'), 'l5 printed 100 events');
 my $l5 = $listeners{l5};
 $l5->signal('KILL');
 eval { $l5->finish };
