@@ -22,7 +22,7 @@
 
 BEGIN;
 
-SELECT plan(121);
+SELECT plan(119);
 
 -- ---------------------------------------------------------------------------
 -- 1. Catalog
@@ -74,7 +74,6 @@ SELECT is(ARRAY(SELECT sig FROM tego_funcs f
 
 -- DESIGN.md: "Functions pin search_path" -- functions that run SQL by name
 -- (sql, plpgsql), internal helpers too.
-SELECT todo('internal helper tego._plugin_payload (LANGUAGE sql) does not pin search_path; its body is schema-qualified', 1);
 SELECT is(ARRAY(SELECT sig FROM tego_funcs f
                  WHERE f.lanname IN ('sql', 'plpgsql')
                    AND NOT EXISTS (SELECT 1 FROM unnest(f.proconfig) c
@@ -118,7 +117,6 @@ SELECT function_privs_are('tego', 'publish', ARRAY['text', 'jsonb'], 'public', A
 SELECT function_privs_are('tego', 'compact_events', ARRAY[]::name[], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'events_since', ARRAY['bigint', 'text[]', 'integer'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'event_seq', ARRAY[]::name[], 'public', ARRAY[]::name[]);
-SELECT function_privs_are('tego', '_plugin_payload', ARRAY['tego.plugins', 'text', 'text', 'text'], 'public', ARRAY[]::name[]);
 
 SELECT table_privs_are('tego', 'plugins', 'public', ARRAY[]::name[]);
 SELECT table_privs_are('tego', 'events', 'public', ARRAY[]::name[]);
@@ -165,8 +163,6 @@ SELECT throws_ok($$SELECT * FROM tego.events_since(0)$$, '42501',
                  'permission denied for function events_since', 'no grants: events_since refused');
 SELECT throws_ok($$SELECT tego.event_seq()$$, '42501',
                  'permission denied for function event_seq', 'no grants: event_seq refused');
-SELECT throws_ok($$SELECT tego._plugin_payload(NULL::tego.plugins, 'add', NULL, 'added')$$, '42501',
-                 'permission denied for function _plugin_payload', 'no grants: _plugin_payload refused');
 SELECT throws_ok($$SELECT count(*) FROM tego.plugins$$, '42501',
                  'permission denied for table plugins', 'no grants: tego.plugins cannot be read');
 SELECT throws_ok($$SELECT count(*) FROM tego.events$$, '42501',
@@ -225,7 +221,7 @@ SELECT lives_ok($$SELECT tego.event_seq()$$, 'app: event_seq');
 SELECT lives_ok($$SELECT * FROM tego.plugin_remove('{tap-b}')$$, 'app: plugin_remove');
 SELECT is((SELECT count(*)::int FROM tego.plugin_list() WHERE name = 'tap-b'), 0,
           'app: the plugin is removed');
--- not granted by the README: compaction, the tables, the internal helper
+-- not granted by the README: compaction, the tables
 SELECT throws_ok($$SELECT tego.compact_events()$$, '42501',
                  'permission denied for function compact_events', 'app: compact_events refused');
 SELECT throws_ok($$SELECT count(*) FROM tego.plugins$$, '42501',
@@ -236,9 +232,14 @@ SELECT throws_ok($$UPDATE tego.plugins SET enabled = false$$, '42501',
                  'permission denied for table plugins', 'app: tego.plugins not writable directly');
 SELECT throws_ok($$DELETE FROM tego.events$$, '42501',
                  'permission denied for table events', 'app: tego.events not writable directly');
-SELECT throws_ok($$SELECT tego._plugin_payload(NULL::tego.plugins, 'add', NULL, 'added')$$, '42501',
-                 'permission denied for function _plugin_payload', 'app: _plugin_payload refused');
 RESET ROLE;
+
+SELECT is(ARRAY(SELECT sig FROM tego_funcs
+                 WHERE proname ~ '^_'
+                   AND pg_catalog.has_function_privilege('tego_tap_app', oid, 'EXECUTE')
+                 ORDER BY sig),
+          '{}'::text[],
+          'app: no internal (underscore) function is executable');
 
 -- what the application role did is there for everyone else
 SELECT is((SELECT count(*)::int FROM tego.plugins WHERE name = 'tap-a' AND enabled), 1,
