@@ -139,6 +139,9 @@ SELECT pg_temp.fingerprint() = :'before' AS unchanged;
 SELECT pg_temp.try($$SELECT tego.publish(repeat('t', 63), '{}')$$) = 'ok' AS topic_63_ok;
 SELECT pg_temp.fingerprint() AS before \gset
 SELECT pg_temp.try($$SELECT tego.publish('tego_plugins', '{}')$$);
+SELECT pg_temp.try($$SELECT set_config('tego.client_id', repeat('c', 201), false)$$);
+SELECT pg_temp.try($$SELECT set_config('tego.client_id', E'tab\there', false)$$);
+SHOW tego.client_id;
 SELECT pg_temp.try($$SELECT tego.events_since(-1)$$);
 SELECT pg_temp.try($$SELECT tego.events_since(0, NULL, 0)$$);
 SELECT pg_temp.try($$SELECT tego.events_since(0, NULL, 100001)$$);

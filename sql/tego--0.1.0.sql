@@ -211,3 +211,535 @@ REVOKE ALL ON FUNCTION
     tego.events_since(bigint, text[], integer),
     tego.compact_events()
 FROM PUBLIC;
+
+--
+-- Scheduler: jobs and their runs.  The background worker "tego scheduler"
+-- (shared_preload_libraries = 'tego', in the database tego.database) fires
+-- each job once per scheduled time.
+--
+CREATE TABLE tego.jobs (
+    job_id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name              text NOT NULL UNIQUE,
+    kind              text NOT NULL CHECK (kind IN ('sql', 'app')),
+    schedule          text NOT NULL,
+    timezone          text NOT NULL DEFAULT 'UTC',
+    command           text,
+    payload           jsonb,
+    database          name,
+    username          name NOT NULL,
+    active            boolean NOT NULL DEFAULT true,
+    max_runtime       interval,
+    overlap           text NOT NULL DEFAULT 'skip' CHECK (overlap IN ('skip', 'queue')),
+    misfire           text NOT NULL DEFAULT 'skip' CHECK (misfire IN ('skip', 'run_once')),
+    max_attempts      integer NOT NULL DEFAULT 3 CHECK (max_attempts BETWEEN 1 AND 100),
+    claim_timeout     interval NOT NULL DEFAULT '1 minute',
+    heartbeat_timeout interval NOT NULL DEFAULT '1 minute',
+    created_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT jobs_sql_has_command CHECK ((kind = 'sql') = (command IS NOT NULL)),
+    CONSTRAINT jobs_sql_has_database CHECK ((kind = 'sql') = (database IS NOT NULL)),
+    CONSTRAINT jobs_app_has_payload CHECK ((kind = 'app') = (payload IS NOT NULL))
+);
+
+COMMENT ON TABLE tego.jobs IS 'scheduled jobs: SQL jobs run by tego, app jobs claimed by application processes';
+
+CREATE TABLE tego.job_runs (
+    run_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id        bigint NOT NULL REFERENCES tego.jobs ON DELETE CASCADE,
+    job_name      text NOT NULL,
+    username      name NOT NULL,
+    scheduled_for timestamptz NOT NULL,
+    manual        boolean NOT NULL DEFAULT false,
+    status        text NOT NULL CHECK (status IN ('queued', 'pending', 'running',
+                      'succeeded', 'failed', 'interrupted', 'timed_out', 'skipped')),
+    attempt       integer NOT NULL DEFAULT 1,
+    worker        text,
+    pid           integer,
+    created_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    due_at        timestamptz,
+    started_at    timestamptz,
+    heartbeat_at  timestamptz,
+    finished_at   timestamptz,
+    message       text,
+    CONSTRAINT job_runs_once UNIQUE (job_id, scheduled_for)
+);
+
+CREATE INDEX job_runs_open_idx ON tego.job_runs (scheduled_for, run_id)
+    WHERE status IN ('queued', 'pending', 'running');
+CREATE INDEX job_runs_finished_idx ON tego.job_runs (finished_at);
+
+COMMENT ON TABLE tego.job_runs IS 'one row per (job, scheduled time): the unique key is what prevents a double fire';
+
+SELECT pg_catalog.pg_extension_config_dump('tego.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('tego.jobs_job_id_seq', '');
+
+REVOKE ALL ON tego.jobs, tego.job_runs FROM PUBLIC;
+
+-- A role granted SELECT sees only the jobs (and runs) of roles it belongs to.
+ALTER TABLE tego.jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tego.job_runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY jobs_of_member ON tego.jobs FOR SELECT
+    USING (pg_catalog.pg_has_role(CURRENT_USER, username, 'MEMBER'));
+CREATE POLICY job_runs_of_member ON tego.job_runs FOR SELECT
+    USING (pg_catalog.pg_has_role(CURRENT_USER, username, 'MEMBER'));
+
+-- Internal C helpers.
+CREATE FUNCTION tego._check_schedule(schedule text, timezone text)
+RETURNS void LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'check_schedule';
+
+CREATE FUNCTION tego._invoker()
+RETURNS name LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'invoker';
+
+CREATE FUNCTION tego._emit(topic text, event text, key text, payload jsonb)
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'emit';
+
+CREATE FUNCTION tego._wake_scheduler()
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'wake_scheduler';
+
+CREATE FUNCTION tego.cron_next(schedule text,
+                               after timestamptz DEFAULT pg_catalog.now(),
+                               timezone text DEFAULT 'UTC',
+                               count integer DEFAULT 1)
+RETURNS SETOF timestamptz
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'cron_next';
+
+COMMENT ON FUNCTION tego.cron_next(text, timestamptz, text, integer) IS 'the next fire times of a schedule after a given time, in a time zone';
+
+-- Internal: check the arguments shared by schedule(), schedule_app() and
+-- alter_job(), and that the caller may act as the job's role.
+CREATE FUNCTION tego._check_job(name text, schedule text, timezone text,
+                                username name, overlap text, misfire text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'job name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF name = '' THEN
+        RAISE EXCEPTION 'job name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF octet_length(name) > 200 THEN
+        RAISE EXCEPTION 'job name is too long'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Job names are at most 200 bytes; this one has %s.', octet_length(name));
+    END IF;
+    IF name ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'job name must not contain control characters'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'schedule must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF timezone IS NULL THEN
+        RAISE EXCEPTION 'timezone must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM tego._check_schedule(schedule, timezone);
+    IF overlap IS NULL OR overlap NOT IN ('skip', 'queue') THEN
+        RAISE EXCEPTION 'invalid overlap policy %', coalesce(quote_literal(overlap), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''skip'' or ''queue''.';
+    END IF;
+    IF misfire IS NULL OR misfire NOT IN ('skip', 'run_once') THEN
+        RAISE EXCEPTION 'invalid misfire policy %', coalesce(quote_literal(misfire), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''skip'' or ''run_once''.';
+    END IF;
+    IF username IS NULL THEN
+        RAISE EXCEPTION 'username must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT rolname, rolsuper INTO r FROM pg_roles WHERE rolname = username;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role "%" does not exist', username USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT pg_has_role(tego._invoker(), username, 'MEMBER') THEN
+        RAISE EXCEPTION 'permission denied to schedule jobs as role "%"', username
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Only members of role "%s" can schedule or change its jobs.', username);
+    END IF;
+    IF r.rolsuper AND NOT coalesce(current_setting('tego.allow_superuser_jobs', true), 'off')::boolean THEN
+        RAISE EXCEPTION 'cannot schedule jobs as superuser "%"', username
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Run the job as a role without superuser, or set tego.allow_superuser_jobs to on.';
+    END IF;
+END
+$$;
+
+-- Internal: the job row as an event payload.
+CREATE FUNCTION tego._job_changed(j tego.jobs, event text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM tego._emit('tego_jobs', event, j.name,
+                       to_jsonb(j) - 'command' - 'payload'
+                       || jsonb_build_object('job_id', j.job_id));
+    PERFORM tego._wake_scheduler();
+END
+$$;
+
+-- Internal: look a job up for a change by the caller, locking it.
+CREATE FUNCTION tego._job_for_change(job_name text)
+RETURNS tego.jobs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j tego.jobs;
+BEGIN
+    IF job_name IS NULL THEN
+        RAISE EXCEPTION 'job name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO j FROM tego.jobs WHERE name = job_name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job "%" does not exist', job_name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT pg_has_role(tego._invoker(), j.username, 'MEMBER') THEN
+        RAISE EXCEPTION 'permission denied for job "%"', job_name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Only members of role "%s", its owner, can change it.', j.username);
+    END IF;
+    RETURN j;
+END
+$$;
+
+CREATE FUNCTION tego.schedule(name text, schedule text, command text,
+                              database name DEFAULT pg_catalog.current_database(),
+                              username name DEFAULT CURRENT_USER,
+                              timezone text DEFAULT 'UTC',
+                              max_runtime interval DEFAULT NULL,
+                              overlap text DEFAULT 'skip',
+                              misfire text DEFAULT 'skip',
+                              active boolean DEFAULT true)
+RETURNS tego.jobs
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j tego.jobs;
+BEGIN
+    PERFORM tego._check_job(name, schedule, timezone, username, overlap, misfire);
+    IF command IS NULL THEN
+        RAISE EXCEPTION 'command must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF btrim(command) = '' THEN
+        RAISE EXCEPTION 'command must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF database IS NULL THEN
+        RAISE EXCEPTION 'database must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = database) THEN
+        RAISE EXCEPTION 'database "%" does not exist', database USING ERRCODE = 'invalid_catalog_name';
+    END IF;
+    IF max_runtime IS NOT NULL AND max_runtime <= interval '0' THEN
+        RAISE EXCEPTION 'max_runtime must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF active IS NULL THEN
+        RAISE EXCEPTION 'active must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF EXISTS (SELECT 1 FROM tego.jobs x WHERE x.name = $1) THEN
+        RAISE EXCEPTION 'job "%" already exists', name USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO tego.jobs (name, kind, schedule, timezone, command, database,
+                           username, active, max_runtime, overlap, misfire)
+    VALUES (name, 'sql', schedule, timezone, command, database,
+            username, active, max_runtime, overlap, misfire)
+    RETURNING * INTO j;
+    PERFORM tego._job_changed(j, 'job-scheduled');
+    RETURN j;
+END
+$$;
+
+CREATE FUNCTION tego.schedule_app(name text, schedule text, payload jsonb,
+                                  timezone text DEFAULT 'UTC',
+                                  username name DEFAULT CURRENT_USER,
+                                  overlap text DEFAULT 'skip',
+                                  misfire text DEFAULT 'skip',
+                                  max_attempts integer DEFAULT 3,
+                                  claim_timeout interval DEFAULT '1 minute',
+                                  heartbeat_timeout interval DEFAULT '1 minute',
+                                  active boolean DEFAULT true)
+RETURNS tego.jobs
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j tego.jobs;
+BEGIN
+    PERFORM tego._check_job(name, schedule, timezone, username, overlap, misfire);
+    IF payload IS NULL THEN
+        RAISE EXCEPTION 'payload must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max_attempts IS NULL OR max_attempts < 1 OR max_attempts > 100 THEN
+        RAISE EXCEPTION 'max_attempts must be between 1 and 100' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF claim_timeout IS NULL OR claim_timeout <= interval '0' THEN
+        RAISE EXCEPTION 'claim_timeout must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF heartbeat_timeout IS NULL OR heartbeat_timeout <= interval '0' THEN
+        RAISE EXCEPTION 'heartbeat_timeout must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF active IS NULL THEN
+        RAISE EXCEPTION 'active must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF EXISTS (SELECT 1 FROM tego.jobs x WHERE x.name = $1) THEN
+        RAISE EXCEPTION 'job "%" already exists', name USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO tego.jobs (name, kind, schedule, timezone, payload, username,
+                           active, overlap, misfire, max_attempts,
+                           claim_timeout, heartbeat_timeout)
+    VALUES (name, 'app', schedule, timezone, payload, username,
+            active, overlap, misfire, max_attempts,
+            claim_timeout, heartbeat_timeout)
+    RETURNING * INTO j;
+    PERFORM tego._job_changed(j, 'job-scheduled');
+    RETURN j;
+END
+$$;
+
+CREATE FUNCTION tego.unschedule(name text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j tego.jobs;
+BEGIN
+    j := tego._job_for_change(name);
+    DELETE FROM tego.jobs WHERE job_id = j.job_id;
+    PERFORM tego._job_changed(j, 'job-unscheduled');
+    RETURN true;
+END
+$$;
+
+CREATE FUNCTION tego.alter_job(name text,
+                               schedule text DEFAULT NULL,
+                               command text DEFAULT NULL,
+                               payload jsonb DEFAULT NULL,
+                               database name DEFAULT NULL,
+                               username name DEFAULT NULL,
+                               timezone text DEFAULT NULL,
+                               max_runtime interval DEFAULT NULL,
+                               overlap text DEFAULT NULL,
+                               misfire text DEFAULT NULL,
+                               max_attempts integer DEFAULT NULL,
+                               claim_timeout interval DEFAULT NULL,
+                               heartbeat_timeout interval DEFAULT NULL,
+                               active boolean DEFAULT NULL)
+RETURNS tego.jobs
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j tego.jobs;
+    n tego.jobs;
+BEGIN
+    j := tego._job_for_change(name);
+    n := j;
+    n.schedule := coalesce(schedule, j.schedule);
+    n.timezone := coalesce(timezone, j.timezone);
+    n.username := coalesce(username, j.username);
+    n.overlap := coalesce(overlap, j.overlap);
+    n.misfire := coalesce(misfire, j.misfire);
+    n.active := coalesce(active, j.active);
+    PERFORM tego._check_job(n.name, n.schedule, n.timezone, n.username, n.overlap, n.misfire);
+    IF j.kind = 'sql' THEN
+        IF payload IS NOT NULL OR max_attempts IS NOT NULL OR claim_timeout IS NOT NULL
+           OR heartbeat_timeout IS NOT NULL THEN
+            RAISE EXCEPTION 'job "%" is an SQL job', j.name
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'payload, max_attempts, claim_timeout and heartbeat_timeout apply to app jobs.';
+        END IF;
+        IF command IS NOT NULL AND btrim(command) = '' THEN
+            RAISE EXCEPTION 'command must not be empty' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        n.command := coalesce(command, j.command);
+        n.database := coalesce(database, j.database);
+        IF NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = n.database) THEN
+            RAISE EXCEPTION 'database "%" does not exist', n.database USING ERRCODE = 'invalid_catalog_name';
+        END IF;
+        IF max_runtime IS NOT NULL AND max_runtime <= interval '0' THEN
+            RAISE EXCEPTION 'max_runtime must be positive' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        n.max_runtime := coalesce(max_runtime, j.max_runtime);
+    ELSE
+        IF command IS NOT NULL OR database IS NOT NULL OR max_runtime IS NOT NULL THEN
+            RAISE EXCEPTION 'job "%" is an app job', j.name
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'command, database and max_runtime apply to SQL jobs.';
+        END IF;
+        IF max_attempts IS NOT NULL AND (max_attempts < 1 OR max_attempts > 100) THEN
+            RAISE EXCEPTION 'max_attempts must be between 1 and 100' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF claim_timeout IS NOT NULL AND claim_timeout <= interval '0' THEN
+            RAISE EXCEPTION 'claim_timeout must be positive' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF heartbeat_timeout IS NOT NULL AND heartbeat_timeout <= interval '0' THEN
+            RAISE EXCEPTION 'heartbeat_timeout must be positive' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        n.payload := coalesce(payload, j.payload);
+        n.max_attempts := coalesce(max_attempts, j.max_attempts);
+        n.claim_timeout := coalesce(claim_timeout, j.claim_timeout);
+        n.heartbeat_timeout := coalesce(heartbeat_timeout, j.heartbeat_timeout);
+    END IF;
+    IF n IS NOT DISTINCT FROM j THEN
+        RETURN j;
+    END IF;
+    UPDATE tego.jobs x
+       SET schedule = n.schedule, timezone = n.timezone, username = n.username,
+           overlap = n.overlap, misfire = n.misfire, active = n.active,
+           command = n.command, database = n.database, max_runtime = n.max_runtime,
+           payload = n.payload, max_attempts = n.max_attempts,
+           claim_timeout = n.claim_timeout, heartbeat_timeout = n.heartbeat_timeout,
+           updated_at = now()
+     WHERE x.job_id = j.job_id
+    RETURNING * INTO n;
+    PERFORM tego._job_changed(n, 'job-altered');
+    RETURN n;
+END
+$$;
+
+CREATE FUNCTION tego.run_now(name text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j tego.jobs;
+    id bigint;
+BEGIN
+    j := tego._job_for_change(name);
+    INSERT INTO tego.job_runs (job_id, job_name, username, scheduled_for, manual, status)
+    VALUES (j.job_id, j.name, j.username, clock_timestamp(), true, 'queued')
+    RETURNING run_id INTO id;
+    PERFORM tego._wake_scheduler();
+    RETURN id;
+END
+$$;
+
+-- App jobs: claim, heartbeat, finish.
+CREATE FUNCTION tego.job_claim(worker text, names text[] DEFAULT NULL)
+RETURNS SETOF tego.job_runs
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me name := tego._invoker();
+BEGIN
+    IF worker IS NULL THEN
+        RAISE EXCEPTION 'worker must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF worker = '' OR octet_length(worker) > 200 THEN
+        RAISE EXCEPTION 'worker must be 1 to 200 bytes long' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- NB: SKIP LOCKED hands each pending run to exactly one caller; a run
+    -- another session is claiming right now is skipped, not waited for.
+    RETURN QUERY
+    UPDATE tego.job_runs r
+       SET status = 'running', worker = job_claim.worker,
+           started_at = clock_timestamp(), heartbeat_at = clock_timestamp()
+     WHERE r.run_id = (
+            SELECT c.run_id FROM tego.job_runs c
+             WHERE c.status = 'pending'
+               AND (names IS NULL OR c.job_name = ANY (names))
+               AND pg_has_role(me, c.username, 'MEMBER')
+             ORDER BY c.scheduled_for, c.run_id
+             LIMIT 1
+               FOR UPDATE SKIP LOCKED)
+    RETURNING r.*;
+END
+$$;
+
+CREATE FUNCTION tego._run_for_worker(id bigint, worker text)
+RETURNS tego.job_runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r tego.job_runs;
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'run_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF worker IS NULL THEN
+        RAISE EXCEPTION 'worker must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO r FROM tego.job_runs WHERE run_id = id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job run % does not exist', id USING ERRCODE = 'undefined_object';
+    END IF;
+    IF r.status <> 'running' OR r.worker IS DISTINCT FROM _run_for_worker.worker THEN
+        RAISE EXCEPTION 'job run % is not held by worker "%"', id, worker
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = CASE WHEN r.status = 'running'
+                                THEN format('Worker "%s" holds it.', r.worker)
+                                ELSE format('Its status is %s.', r.status) END;
+    END IF;
+    RETURN r;
+END
+$$;
+
+CREATE FUNCTION tego.job_heartbeat(run_id bigint, worker text)
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r tego.job_runs;
+BEGIN
+    r := tego._run_for_worker(run_id, worker);
+    UPDATE tego.job_runs x SET heartbeat_at = clock_timestamp()
+     WHERE x.run_id = r.run_id
+    RETURNING heartbeat_at INTO r.heartbeat_at;
+    RETURN r.heartbeat_at;
+END
+$$;
+
+CREATE FUNCTION tego.job_finish(run_id bigint, worker text, succeeded boolean,
+                                message text DEFAULT NULL)
+RETURNS tego.job_runs
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r tego.job_runs;
+BEGIN
+    IF succeeded IS NULL THEN
+        RAISE EXCEPTION 'succeeded must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    r := tego._run_for_worker(run_id, worker);
+    UPDATE tego.job_runs x
+       SET status = CASE WHEN succeeded THEN 'succeeded' ELSE 'failed' END,
+           finished_at = clock_timestamp(), message = job_finish.message
+     WHERE x.run_id = r.run_id
+    RETURNING * INTO r;
+    -- a queued run of the same job may start now
+    IF EXISTS (SELECT 1 FROM tego.job_runs q WHERE q.job_id = r.job_id AND q.status = 'queued') THEN
+        PERFORM tego._wake_scheduler();
+    END IF;
+    RETURN r;
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+    tego._check_schedule(text, text), tego._invoker(),
+    tego._emit(text, text, text, jsonb), tego._wake_scheduler(),
+    tego._check_job(text, text, text, name, text, text),
+    tego._job_changed(tego.jobs, text), tego._job_for_change(text),
+    tego._run_for_worker(bigint, text),
+    tego.schedule(text, text, text, name, name, text, interval, text, text, boolean),
+    tego.schedule_app(text, text, jsonb, text, name, text, text, integer, interval, interval, boolean),
+    tego.unschedule(text),
+    tego.alter_job(text, text, text, jsonb, name, name, text, interval, text, text, integer, interval, interval, boolean),
+    tego.run_now(text),
+    tego.job_claim(text, text[]), tego.job_heartbeat(bigint, text),
+    tego.job_finish(bigint, text, boolean, text)
+FROM PUBLIC;
+
+-- Tell a running scheduler that the extension exists now.
+SELECT tego._wake_scheduler();

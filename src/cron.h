@@ -64,9 +64,11 @@
 
 /*
  * How far ahead tego_cron_next searches, in days (about 41 years).  NB: a
- * schedule that passes tego_cron_parse's can-it-fire check can still need
- * 40 years to fire: `0 0 29 2 mon` waits for a February 29th that is a
- * Monday, and the longest wait in the Gregorian calendar is 40 years.
+ * schedule that passes tego_cron_parse's can-it-fire check can need 40
+ * years to fire: `0 0 29 2 *` followed by `/7` in the day-of-week field
+ * waits for a February 29th that is a Sunday (day of week `*` with a step
+ * counts as unrestricted, so it is ANDed), and across 2100 that takes 40
+ * years.  Any other date on a given weekday recurs within 12 years.
  */
 #define TEGO_CRON_HORIZON_DAYS	15000
 

@@ -14,9 +14,11 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "tego.h"
+#include "scheduler.h"
 
 PG_MODULE_MAGIC;
 
@@ -26,9 +28,45 @@ char	   *tego_client_id = NULL;
 /* tego.event_retention: seconds of events kept by compaction (0 = all). */
 int			tego_event_retention = 7 * 24 * 60 * 60;
 
+/* Scheduler settings. */
+char	   *tego_database = NULL;
+int			tego_max_running_jobs = 5;
+int			tego_job_run_retention = 7 * 24 * 60 * 60;
+bool		tego_allow_superuser_jobs = false;
+bool		tego_enable_scheduler = true;
+
 void		_PG_init(void);
 
-/* Define the settings and install the transaction callbacks. */
+/* Longest tego.client_id, in bytes. */
+#define TEGO_MAX_CLIENT_ID_BYTES 200
+
+/* GUC check hook: a client id is short and printable. */
+static bool
+check_client_id(char **newval, void **extra, GucSource source)
+{
+	const char *p;
+
+	if (strlen(*newval) > TEGO_MAX_CLIENT_ID_BYTES)
+	{
+		GUC_check_errdetail("A client id is at most %d bytes long.",
+							TEGO_MAX_CLIENT_ID_BYTES);
+		return false;
+	}
+	for (p = *newval; *p; p++)
+	{
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+		{
+			GUC_check_errdetail("A client id must not contain control characters.");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Define the settings and install the transaction callbacks; at preload,
+ * also reserve shared memory and register the scheduler.
+ */
 void
 _PG_init(void)
 {
@@ -39,7 +77,7 @@ _PG_init(void)
 							   "",
 							   PGC_USERSET,
 							   0,
-							   NULL, NULL, NULL);
+							   check_client_id, NULL, NULL);
 
 	DefineCustomIntVariable("tego.event_retention",
 							"How long tego.compact_events() keeps events.",
@@ -51,7 +89,64 @@ _PG_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
-	MarkGUCPrefixReserved("tego");
+	DefineCustomIntVariable("tego.max_running_jobs",
+							"Most SQL jobs the scheduler runs at the same time.",
+							"Each runs in a background worker; max_worker_processes must leave room for them.",
+							&tego_max_running_jobs,
+							5,
+							1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tego.job_run_retention",
+							"How long the scheduler keeps finished job runs.",
+							"Zero keeps every run.",
+							&tego_job_run_retention,
+							7 * 24 * 60 * 60,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("tego.allow_superuser_jobs",
+							 "Allow jobs that run as a superuser.",
+							 NULL,
+							 &tego_allow_superuser_jobs,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	tego_events_init();
+
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		MarkGUCPrefixReserved("tego");
+		return;
+	}
+
+	DefineCustomStringVariable("tego.database",
+							   "Database in which the tego scheduler runs.",
+							   NULL,
+							   &tego_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("tego.enable_scheduler",
+							 "Start the tego scheduler background worker.",
+							 NULL,
+							 &tego_enable_scheduler,
+							 true,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("tego");
+
+	tego_shmem_init();
+	if (tego_enable_scheduler)
+		tego_register_scheduler();
 }

@@ -1,0 +1,1000 @@
+/*-------------------------------------------------------------------------
+ *
+ * scheduler.c
+ *	  The "tego scheduler" background worker: one per cluster, connected to
+ *	  tego.database, firing every active job once per scheduled time.
+ *
+ *	  The worker keeps the active jobs in a hash table and a min-heap of
+ *	  their next fire times, and sleeps on its latch until the earliest of:
+ *	  the next fire time, the next app-run deadline, the next history
+ *	  pruning, a running job's time limit.  It never polls: a committed job
+ *	  change, tego.run_now() and a finished app run set its latch, a job
+ *	  worker that stops signals it (bgw_notify_pid), SIGHUP wakes it too.
+ *	  Job changes are read incrementally from the event log (topic
+ *	  tego_jobs), which is gapless and commit-ordered, so none is missed.
+ *
+ *	  Exactly once: a fire inserts the row (job, scheduled time) into
+ *	  tego.job_runs, whose unique key makes a second insert a no-op, and the
+ *	  job starts only after that row has committed.  A restart, a crash or
+ *	  a promotion therefore cannot fire the same time twice; runs that a
+ *	  crash left "running" become "interrupted" when the worker starts.
+ *
+ *	  The worker starts only once recovery has finished
+ *	  (BgWorkerStart_RecoveryFinished): on a standby it is started by the
+ *	  postmaster at promotion, and not before.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "lib/binaryheap.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "tego.h"
+#include "scheduler.h"
+
+/* Fire times later than this are run; older ones follow the misfire policy. */
+#define CATCH_UP_USECS		(10 * USECS_PER_SEC)
+
+/* A job past its max_runtime is stopped after this much more. */
+#define RUNTIME_GRACE_USECS (5 * USECS_PER_SEC)
+
+/* Pruning of history and events happens at most this often. */
+#define PRUNE_INTERVAL_USECS (60 * 60 * USECS_PER_SEC)
+
+/*
+ * SQL jobs are handed to their worker this long before their time: the
+ * worker connects, then waits for the exact time, so a job starts on time
+ * however long a backend takes to start.
+ */
+#define PRESTART_USECS		(500 * 1000)
+
+/* Longest single sleep: a day (WaitLatch takes a long of milliseconds). */
+#define MAX_SLEEP_MS		(24L * 60 * 60 * 1000)
+
+/* One active job, as the scheduler keeps it. */
+typedef struct SchedJob
+{
+	int64		job_id;			/* hash key */
+	TegoCronSchedule sched;
+	pg_tz	   *tz;
+	bool		run_once_on_misfire;
+	bool		is_sql;			/* SQL job (prestarted) or app job */
+	TimestampTz next;			/* next fire time, or DT_NOEND */
+} SchedJob;
+
+/* When the scheduler acts on a job's next fire time. */
+#define FIRE_AT(job) ((job)->next - ((job)->is_sql ? PRESTART_USECS : 0))
+
+/* An SQL job being run by a job worker. */
+typedef struct RunningJob
+{
+	int64		run_id;
+	char	   *job_name;
+	dsm_segment *seg;
+	BackgroundWorkerHandle *handle;
+	TimestampTz deadline;		/* stop it after this; 0 = no limit */
+	bool		terminated;
+} RunningJob;
+
+/* An SQL run to hand to a new job worker once the pass has committed. */
+typedef struct LaunchRequest
+{
+	int64		run_id;
+	char	   *job_name;
+	Oid			database_oid;
+	Oid			role_oid;
+	char	   *command;
+	int64		max_runtime_ms; /* 0 = no limit */
+	TimestampTz start_at;		/* 0 = at once */
+} LaunchRequest;
+
+static MemoryContext SchedulerContext = NULL;
+static HTAB *jobs = NULL;
+static binaryheap *heap = NULL;
+static List *running = NIL;
+static Oid	loaded_extension = InvalidOid;
+static int64 last_event_seq = 0;
+static TimestampTz next_prune = 0;
+
+static SPIPlanPtr plan_load_all = NULL;
+static SPIPlanPtr plan_load_one = NULL;
+static SPIPlanPtr plan_event_seq = NULL;
+static SPIPlanPtr plan_job_events = NULL;
+static SPIPlanPtr plan_recover = NULL;
+static SPIPlanPtr plan_fire = NULL;
+static SPIPlanPtr plan_queued = NULL;
+static SPIPlanPtr plan_to_pending = NULL;
+static SPIPlanPtr plan_to_running = NULL;
+static SPIPlanPtr plan_fail_run = NULL;
+static SPIPlanPtr plan_finish_run = NULL;
+static SPIPlanPtr plan_expire = NULL;
+static SPIPlanPtr plan_app_deadline = NULL;
+static SPIPlanPtr plan_prune = NULL;
+static SPIPlanPtr plan_compact = NULL;
+
+static void scheduler_shutdown(int code, Datum arg);
+
+/* ------------------------------------------------------------------------
+ * Registration
+ * ------------------------------------------------------------------------
+ */
+
+/* Register the scheduler with the postmaster (at preload). */
+void
+tego_register_scheduler(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tego");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tego_scheduler_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tego scheduler");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "tego scheduler");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* ------------------------------------------------------------------------
+ * Jobs in memory
+ * ------------------------------------------------------------------------
+ */
+
+/* binaryheap comparator: the job to act on first comes first. */
+static int
+heap_cmp_next(Datum a, Datum b, void *arg)
+{
+	TimestampTz ta = FIRE_AT((SchedJob *) DatumGetPointer(a));
+	TimestampTz tb = FIRE_AT((SchedJob *) DatumGetPointer(b));
+
+	return (ta < tb) ? 1 : (ta > tb) ? -1 : 0;
+}
+
+/* Rebuild the heap from the hash table (after jobs were added or removed). */
+static void
+rebuild_heap(void)
+{
+	HASH_SEQ_STATUS status;
+	SchedJob   *job;
+	long		n = hash_get_num_entries(jobs);
+	MemoryContext old = MemoryContextSwitchTo(SchedulerContext);
+
+	if (heap == NULL || heap->bh_space < n)
+	{
+		if (heap)
+			binaryheap_free(heap);
+		heap = binaryheap_allocate(Max(n * 2, 64), heap_cmp_next, NULL);
+	}
+	binaryheap_reset(heap);
+	hash_seq_init(&status, jobs);
+	while ((job = hash_seq_search(&status)) != NULL)
+		if (job->next != DT_NOEND)
+			binaryheap_add_unordered(heap, PointerGetDatum(job));
+	binaryheap_build(heap);
+	MemoryContextSwitchTo(old);
+}
+
+/* The first fire time of a job after t, or DT_NOEND. */
+static TimestampTz
+job_next_after(SchedJob *job, TimestampTz t)
+{
+	int64_t		next;
+
+	if (!tego_cron_next(&job->sched, tego_timestamp_to_unix(t),
+						tego_tz_offset, job->tz, &next))
+		return DT_NOEND;
+	return tego_unix_to_timestamp(next);
+}
+
+/* Forget every job (the extension is gone, or everything is reloaded). */
+static void
+forget_jobs(void)
+{
+	HASHCTL		ctl;
+
+	if (jobs)
+		hash_destroy(jobs);
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(SchedJob);
+	ctl.hcxt = SchedulerContext;
+	jobs = hash_create("tego scheduler jobs", 1024, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (heap)
+		binaryheap_reset(heap);
+}
+
+/*
+ * Take a job row (job_id, schedule, timezone, misfire, anchor, kind) from the
+ * current SPI result into the hash table.  The anchor is the later of the
+ * last scheduled run and the last change of the job: the next fire time is
+ * the first one after it.
+ */
+static void
+load_job_row(int row)
+{
+	HeapTuple	tup = SPI_tuptable->vals[row];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	int64		job_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	char	   *schedule = SPI_getvalue(tup, desc, 2);
+	char	   *timezone = SPI_getvalue(tup, desc, 3);
+	char	   *misfire = SPI_getvalue(tup, desc, 4);
+	TimestampTz anchor = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	char	   *kind = SPI_getvalue(tup, desc, 6);
+	char		err[TEGO_CRON_ERRLEN];
+	TegoCronSchedule sched;
+	pg_tz	   *tz;
+	SchedJob   *job;
+
+	/* both were checked when the job was stored; stay quiet if not */
+	if (!tego_cron_parse(schedule, &sched, err, sizeof(err)) ||
+		(tz = tego_lookup_timezone(timezone, true)) == NULL)
+	{
+		ereport(WARNING,
+				(errmsg("tego scheduler skips job %lld: invalid schedule or time zone",
+						(long long) job_id)));
+		return;
+	}
+
+	job = hash_search(jobs, &job_id, HASH_ENTER, NULL);
+	job->sched = sched;
+	job->tz = tz;
+	job->run_once_on_misfire = (strcmp(misfire, "run_once") == 0);
+	job->is_sql = (strcmp(kind, "sql") == 0);
+	job->next = job_next_after(job, anchor);
+}
+
+/* SQL of the job rows load_job_row() takes. */
+#define JOB_ROWS_SQL \
+	"SELECT j.job_id, j.schedule, j.timezone, j.misfire, " \
+	" GREATEST(j.updated_at, (SELECT max(r.scheduled_for) FROM tego.job_runs r " \
+	"   WHERE r.job_id = j.job_id AND NOT r.manual)), j.kind " \
+	"FROM tego.jobs j WHERE j.active"
+
+/* Read every active job; remember the event position it corresponds to. */
+static void
+load_all_jobs(void)
+{
+	uint64		i;
+
+	forget_jobs();
+	tego_exec(&plan_event_seq,
+			  "SELECT COALESCE(max(seq), 0) FROM tego.events",
+			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_WRITE, 1);
+	{
+		bool		isnull;
+
+		last_event_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc,
+													 1, &isnull));
+	}
+	tego_exec(&plan_load_all, JOB_ROWS_SQL, 0, NULL, NULL, NULL,
+			  TEGO_SNAPSHOT_WRITE, 0);
+	for (i = 0; i < SPI_processed; i++)
+		load_job_row(i);
+	rebuild_heap();
+}
+
+/*
+ * Apply the job changes committed since the last pass, read from the event
+ * log.  Falls back to a full reload when events were compacted away.
+ */
+static void
+refresh_jobs(void)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	List	   *changed = NIL;
+	ListCell   *lc;
+	uint64		i;
+
+	values[0] = Int64GetDatum(last_event_seq);
+	tego_exec(&plan_job_events,
+			  "SELECT e.seq, (e.payload OPERATOR(pg_catalog.->>) 'job_id')::bigint, "
+			  " (SELECT min(m.seq) FROM tego.events m) "
+			  "FROM tego.events e WHERE e.topic = 'tego_jobs' AND e.seq > $1 "
+			  "AND e.event IN ('job-scheduled', 'job-altered', 'job-unscheduled') "
+			  "ORDER BY e.seq",
+			  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc,
+													  1, &isnull));
+		int64		job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc,
+														 2, &isnull));
+		int64		oldest = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc,
+														 3, &isnull));
+
+		if (i == 0 && oldest > last_event_seq + 1)
+		{
+			/* changes were compacted away before we read them */
+			load_all_jobs();
+			return;
+		}
+		changed = lappend(changed, palloc(sizeof(int64)));
+		*(int64 *) llast(changed) = job_id;
+		last_event_seq = seq;
+	}
+	if (changed == NIL)
+		return;
+
+	foreach(lc, changed)
+	{
+		int64		job_id = *(int64 *) lfirst(lc);
+
+		hash_search(jobs, &job_id, HASH_REMOVE, NULL);
+		values[0] = Int64GetDatum(job_id);
+		tego_exec(&plan_load_one, JOB_ROWS_SQL " AND j.job_id = $1",
+				  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 1);
+		if (SPI_processed == 1)
+			load_job_row(0);
+	}
+	rebuild_heap();
+}
+
+/* ------------------------------------------------------------------------
+ * Runs
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Insert the run of a job for a scheduled time: queued, or skipped when
+ * the overlap policy says so.  ON CONFLICT makes a second fire of the same
+ * time (after a crash) a no-op.
+ */
+static void
+fire(SchedJob *job, TimestampTz scheduled_for)
+{
+	Oid			types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(job->job_id);
+	values[1] = TimestampTzGetDatum(scheduled_for);
+	tego_exec(&plan_fire,
+			  "WITH open AS ("
+			  " SELECT count(*) FILTER (WHERE r.status <> 'queued') AS active,"
+			  "        count(*) FILTER (WHERE r.status = 'queued') AS queued"
+			  "   FROM tego.job_runs r WHERE r.job_id = $1"
+			  "    AND r.status IN ('queued', 'pending', 'running')) "
+			  "INSERT INTO tego.job_runs (job_id, job_name, username, scheduled_for,"
+			  "                           status, finished_at, message) "
+			  "SELECT j.job_id, j.name, j.username, $2, s.status,"
+			  "       CASE WHEN s.status = 'skipped' THEN pg_catalog.clock_timestamp() END,"
+			  "       CASE WHEN s.status = 'skipped' THEN 'the previous run was still active' END "
+			  "  FROM tego.jobs j, open o,"
+			  "       LATERAL (SELECT CASE WHEN o.active = 0 AND o.queued = 0 THEN 'queued'"
+			  "                            WHEN j.overlap = 'queue' AND o.queued = 0 THEN 'queued'"
+			  "                            ELSE 'skipped' END AS status) s "
+			  " WHERE j.job_id = $1 AND j.active "
+			  "ON CONFLICT (job_id, scheduled_for) DO NOTHING",
+			  2, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
+}
+
+/* The latest fire time of job that is not after t, starting from first. */
+static TimestampTz
+latest_fire_until(SchedJob *job, TimestampTz first, TimestampTz t)
+{
+	TimestampTz last = first;
+	TimestampTz next;
+	int			guard = 0;
+
+	while ((next = job_next_after(job, last)) <= t && ++guard < 1000000)
+		last = next;
+	return last;
+}
+
+/* Fire every job whose time has come. */
+static void
+fire_due_jobs(TimestampTz now)
+{
+	while (!binaryheap_empty(heap))
+	{
+		SchedJob   *job = (SchedJob *) DatumGetPointer(binaryheap_first(heap));
+		TimestampTz due = job->next;
+
+		if (FIRE_AT(job) > now)
+			break;
+
+		if (now - due <= CATCH_UP_USECS)
+		{
+			fire(job, due);
+			job->next = job_next_after(job, due);
+		}
+		else
+		{
+			/* missed while the scheduler was not running */
+			TimestampTz latest = latest_fire_until(job, due, now);
+
+			if (job->run_once_on_misfire)
+				fire(job, latest);
+			job->next = job_next_after(job, latest);
+		}
+
+		if (job->next == DT_NOEND)
+			(void) binaryheap_remove_first(heap);
+		else
+			binaryheap_replace_first(heap, PointerGetDatum(job));
+	}
+}
+
+/* Queue an event about a run on tego_jobs. */
+static void
+run_event(const char *event, const char *job_name, Jsonb *payload)
+{
+	tego_event_queue("tego_jobs", event, job_name, payload, NULL);
+}
+
+/*
+ * Start the queued runs whose job has no active run: app runs become
+ * pending (and are announced), SQL runs become running and are handed to
+ * job workers after commit, as long as tego.max_running_jobs allows.
+ */
+static List *
+start_queued_runs(void)
+{
+	List	   *launch = NIL;
+	List	   *started_jobs = NIL;
+	int			free_slots = tego_max_running_jobs - list_length(running);
+	SPITupleTable *queued;
+	uint64		nqueued;
+	uint64		i;
+
+	tego_exec(&plan_queued,
+			  "SELECT r.run_id, r.job_id, j.kind, j.name, j.database, j.username,"
+			  "       j.command, (EXTRACT(epoch FROM j.max_runtime) * 1000)::bigint,"
+			  "       pg_catalog.jsonb_build_object('run_id', r.run_id, 'job_id', r.job_id,"
+			  "         'job', j.name, 'scheduled_for', r.scheduled_for, 'attempt', r.attempt,"
+			  "         'manual', r.manual, 'payload', j.payload),"
+			  "       CASE WHEN NOT r.manual THEN r.scheduled_for END "
+			  "  FROM tego.job_runs r JOIN tego.jobs j ON j.job_id = r.job_id "
+			  " WHERE r.status = 'queued' AND NOT EXISTS ("
+			  "   SELECT 1 FROM tego.job_runs a WHERE a.job_id = r.job_id"
+			  "      AND a.status IN ('pending', 'running')) "
+			  " ORDER BY r.scheduled_for, r.run_id",
+			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_WRITE, 0);
+	queued = SPI_tuptable;
+	nqueued = SPI_processed;
+
+	for (i = 0; i < nqueued; i++)
+	{
+		HeapTuple	tup = queued->vals[i];
+		TupleDesc	desc = queued->tupdesc;
+		bool		isnull;
+		int64		run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		int64		job_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		char	   *kind = SPI_getvalue(tup, desc, 3);
+		char	   *name = SPI_getvalue(tup, desc, 4);
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		values[2];
+		ListCell   *lc;
+		bool		seen = false;
+
+		/* one active run per job: the oldest queued one goes first */
+		foreach(lc, started_jobs)
+			if (*(int64 *) lfirst(lc) == job_id)
+				seen = true;
+		if (seen)
+			continue;
+
+		values[0] = Int64GetDatum(run_id);
+		if (strcmp(kind, "app") == 0)
+		{
+			Jsonb	   *payload = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 9,
+																   &isnull));
+
+			tego_exec(&plan_to_pending,
+					  "UPDATE tego.job_runs SET status = 'pending',"
+					  " due_at = pg_catalog.clock_timestamp() WHERE run_id = $1",
+					  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
+			run_event("run-due", name, payload);
+		}
+		else
+		{
+			char	   *database = SPI_getvalue(tup, desc, 5);
+			char	   *username = SPI_getvalue(tup, desc, 6);
+			char	   *command = SPI_getvalue(tup, desc, 7);
+			Datum		ms = SPI_getbinval(tup, desc, 8, &isnull);
+			Oid			dboid;
+			Oid			roleoid;
+			const char *problem = NULL;
+
+			if (free_slots <= 0)
+				continue;
+
+			dboid = get_database_oid(database, true);
+			roleoid = get_role_oid(username, true);
+			if (!OidIsValid(dboid))
+				problem = psprintf("database \"%s\" does not exist", database);
+			else if (!OidIsValid(roleoid))
+				problem = psprintf("role \"%s\" does not exist", username);
+			else if (superuser_arg(roleoid) && !tego_allow_superuser_jobs)
+				problem = psprintf("role \"%s\" is a superuser and tego.allow_superuser_jobs is off",
+								   username);
+
+			if (problem)
+			{
+				values[1] = CStringGetTextDatum(problem);
+				tego_exec(&plan_fail_run,
+						  "UPDATE tego.job_runs SET status = 'failed',"
+						  " finished_at = pg_catalog.clock_timestamp(), message = $2"
+						  " WHERE run_id = $1",
+						  2, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
+			}
+			else
+			{
+				LaunchRequest *req = palloc0(sizeof(LaunchRequest));
+				Datum		start = SPI_getbinval(tup, desc, 10, &isnull);
+
+				req->start_at = isnull ? 0 : DatumGetTimestampTz(start);
+				tego_exec(&plan_to_running,
+						  "UPDATE tego.job_runs SET status = 'running'"
+						  " WHERE run_id = $1",
+						  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
+				req->run_id = run_id;
+				req->job_name = name;
+				req->database_oid = dboid;
+				req->role_oid = roleoid;
+				req->command = command;
+				req->max_runtime_ms = isnull ? 0 : DatumGetInt64(ms);
+				launch = lappend(launch, req);
+				free_slots--;
+			}
+		}
+		started_jobs = lappend(started_jobs, palloc(sizeof(int64)));
+		*(int64 *) llast(started_jobs) = job_id;
+	}
+	return launch;
+}
+
+/*
+ * App runs past their deadline: a pending run nobody claimed in time, a
+ * running run whose worker stopped sending heartbeats.  Each is retried
+ * (pending again, announced again) or, after max_attempts, failed.
+ * Returns the next deadline of an open app run, or DT_NOEND.
+ */
+static TimestampTz
+expire_app_runs(TimestampTz now)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	uint64		i;
+	bool		isnull;
+	Datum		d;
+
+	values[0] = TimestampTzGetDatum(now);
+	tego_exec(&plan_expire,
+			  "UPDATE tego.job_runs r SET"
+			  "  status = CASE WHEN r.attempt < j.max_attempts THEN 'pending' ELSE 'failed' END,"
+			  "  attempt = r.attempt + CASE WHEN r.attempt < j.max_attempts THEN 1 ELSE 0 END,"
+			  "  due_at = $1, worker = NULL, heartbeat_at = NULL,"
+			  "  finished_at = CASE WHEN r.attempt < j.max_attempts THEN NULL ELSE $1 END,"
+			  "  message = CASE WHEN r.status = 'pending'"
+			  "            THEN 'not claimed within ' || j.claim_timeout"
+			  "            ELSE 'no heartbeat from worker ' || pg_catalog.quote_ident(r.worker)"
+			  "                 || ' within ' || j.heartbeat_timeout END "
+			  "  FROM tego.jobs j "
+			  " WHERE j.job_id = r.job_id AND j.kind = 'app'"
+			  "   AND ((r.status = 'pending' AND r.due_at + j.claim_timeout <= $1)"
+			  "     OR (r.status = 'running' AND r.heartbeat_at + j.heartbeat_timeout <= $1)) "
+			  "RETURNING r.status, j.name, pg_catalog.jsonb_build_object("
+			  "  'run_id', r.run_id, 'job_id', r.job_id, 'job', j.name,"
+			  "  'scheduled_for', r.scheduled_for, 'attempt', r.attempt,"
+			  "  'manual', r.manual, 'message', r.message, 'payload', j.payload)",
+			  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *status = SPI_getvalue(tup, desc, 1);
+
+		run_event(strcmp(status, "pending") == 0 ? "run-due" : "run-failed",
+				  SPI_getvalue(tup, desc, 2),
+				  DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 3, &isnull)));
+	}
+
+	tego_exec(&plan_app_deadline,
+			  "SELECT min(CASE WHEN r.status = 'pending'"
+			  "                THEN r.due_at + j.claim_timeout"
+			  "                ELSE r.heartbeat_at + j.heartbeat_timeout END) "
+			  "  FROM tego.job_runs r JOIN tego.jobs j ON j.job_id = r.job_id "
+			  " WHERE j.kind = 'app' AND r.status IN ('pending', 'running')",
+			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_WRITE, 1);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
+}
+
+/* Record the outcome of a finished SQL run and announce it. */
+static void
+record_outcome(RunningJob *rj, const char *status, TimestampTz started,
+			   TimestampTz finished, const char *message)
+{
+	Oid			types[5] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	values[0] = Int64GetDatum(rj->run_id);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = TimestampTzGetDatum(started);
+	if (started == 0)
+		nulls[2] = 'n';
+	values[3] = TimestampTzGetDatum(finished);
+	if (message && message[0])
+		values[4] = CStringGetTextDatum(message);
+	else
+		nulls[4] = 'n';
+	tego_exec(&plan_finish_run,
+			  "UPDATE tego.job_runs r SET status = $2,"
+			  " started_at = COALESCE($3, r.started_at), finished_at = $4, message = $5 "
+			  "WHERE r.run_id = $1 "
+			  "RETURNING pg_catalog.jsonb_build_object('run_id', r.run_id,"
+			  " 'job_id', r.job_id, 'job', r.job_name, 'scheduled_for', r.scheduled_for,"
+			  " 'status', r.status, 'started_at', r.started_at,"
+			  " 'finished_at', r.finished_at, 'message', r.message)",
+			  5, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
+	if (SPI_processed == 1)
+		run_event("run-finished", rj->job_name,
+				  DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1,
+												   &isnull)));
+}
+
+/*
+ * Look at the job workers: record the runs that finished, stop the ones
+ * past their time limit.  Returns the earliest time limit still ahead.
+ */
+static TimestampTz
+collect_job_workers(TimestampTz now)
+{
+	ListCell   *lc;
+	TimestampTz next = DT_NOEND;
+
+	foreach(lc, running)
+	{
+		RunningJob *rj = lfirst(lc);
+		pid_t		pid;
+		BgwHandleStatus st = GetBackgroundWorkerPid(rj->handle, &pid);
+		TegoRunSlot *slot = dsm_segment_address(rj->seg);
+
+		if (st == BGWH_STOPPED)
+		{
+			const char *status;
+			const char *message = slot->message;
+
+			switch (slot->status)
+			{
+				case TEGO_RUN_SUCCEEDED:
+					status = "succeeded";
+					break;
+				case TEGO_RUN_TIMED_OUT:
+					status = "timed_out";
+					break;
+				case TEGO_RUN_FAILED:
+					status = "failed";
+					break;
+				default:
+					status = rj->terminated ? "timed_out" : "failed";
+					message = rj->terminated ?
+						"the job was stopped after exceeding its max_runtime" :
+						"the job worker exited before the job finished";
+					break;
+			}
+			record_outcome(rj, status, slot->started_at,
+						   slot->finished_at ? slot->finished_at : now, message);
+			dsm_detach(rj->seg);
+			running = foreach_delete_current(running, lc);
+			continue;
+		}
+
+		if (rj->deadline != 0)
+		{
+			if (rj->deadline <= now && !rj->terminated)
+			{
+				TerminateBackgroundWorker(rj->handle);
+				rj->terminated = true;
+			}
+			else if (!rj->terminated && rj->deadline < next)
+				next = rj->deadline;
+		}
+	}
+	return next;
+}
+
+/* Hand an SQL run to a new job worker (outside any transaction). */
+static bool
+launch_job_worker(LaunchRequest *req)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	dsm_segment *seg;
+	TegoRunSlot *slot;
+	size_t		len = strlen(req->command);
+	MemoryContext old = MemoryContextSwitchTo(SchedulerContext);
+	RunningJob *rj;
+
+	seg = dsm_create(offsetof(TegoRunSlot, command) + len + 1, 0);
+	slot = dsm_segment_address(seg);
+	memset(slot, 0, offsetof(TegoRunSlot, command));
+	slot->run_id = req->run_id;
+	slot->database_oid = req->database_oid;
+	slot->role_oid = req->role_oid;
+	slot->timeout_ms = (int) Min(req->max_runtime_ms, (int64) INT_MAX);
+	slot->start_at = req->start_at;
+	slot->status = TEGO_RUN_STARTING;
+	memcpy(slot->command, req->command, len + 1);
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tego");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tego_job_runner_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tego job %lld", (long long) req->run_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "tego job");
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		dsm_detach(seg);
+		MemoryContextSwitchTo(old);
+		return false;
+	}
+
+	rj = palloc0(sizeof(RunningJob));
+	rj->run_id = req->run_id;
+	rj->job_name = pstrdup(req->job_name);
+	rj->seg = seg;
+	rj->handle = handle;
+	if (req->max_runtime_ms > 0)
+		rj->deadline = TimestampTzPlusMilliseconds(Max(GetCurrentTimestamp(),
+													   req->start_at),
+												   req->max_runtime_ms) +
+			RUNTIME_GRACE_USECS;
+	running = lappend(running, rj);
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+/* Prune old runs and events, at most once per PRUNE_INTERVAL_USECS. */
+static void
+prune_history(TimestampTz now)
+{
+	if (now < next_prune)
+		return;
+	next_prune = now + PRUNE_INTERVAL_USECS;
+
+	if (tego_job_run_retention > 0)
+	{
+		Oid			types[1] = {TIMESTAMPTZOID};
+		Datum		values[1];
+
+		values[0] = TimestampTzGetDatum(
+			TimestampTzPlusMilliseconds(now, -(int64) tego_job_run_retention * 1000));
+		tego_exec(&plan_prune,
+				  "DELETE FROM tego.job_runs WHERE finished_at < $1",
+				  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
+	}
+	tego_exec(&plan_compact, "SELECT tego.compact_events()",
+			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_WRITE, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * The worker
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * One pass: refresh the jobs, collect finished workers, fire what is due,
+ * start queued runs, expire app runs, prune.  Returns when to wake next.
+ */
+static TimestampTz
+scheduler_pass(void)
+{
+	Oid			ext;
+	TimestampTz now;
+	TimestampTz wake = DT_NOEND;
+	TimestampTz t;
+	List	   *launch = NIL;
+	ListCell   *lc;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "tego scheduler pass");
+
+	ext = get_extension_oid("tego", true);
+	if (!OidIsValid(ext))
+	{
+		/* wait quietly for CREATE EXTENSION, which wakes us */
+		if (OidIsValid(loaded_extension))
+			ereport(LOG,
+					(errmsg("tego scheduler: extension tego was dropped from database \"%s\"",
+							tego_database)));
+		loaded_extension = InvalidOid;
+		forget_jobs();
+	}
+	else
+	{
+		if (ext != loaded_extension)
+		{
+			/* first pass, or the extension was created again */
+			tego_exec(&plan_recover,
+					  "UPDATE tego.job_runs r SET status = 'interrupted',"
+					  " finished_at = pg_catalog.clock_timestamp(),"
+					  " message = 'the server or the scheduler stopped while the job ran' "
+					  "FROM tego.jobs j WHERE j.job_id = r.job_id AND j.kind = 'sql'"
+					  " AND r.status = 'running'",
+					  0, NULL, NULL, NULL, TEGO_SNAPSHOT_WRITE, 0);
+			load_all_jobs();
+			loaded_extension = ext;
+			ereport(LOG,
+					(errmsg("tego scheduler started in database \"%s\" with %ld active jobs",
+							tego_database, hash_get_num_entries(jobs))));
+		}
+		else
+			refresh_jobs();
+
+		now = GetCurrentTimestamp();
+		t = collect_job_workers(now);
+		wake = Min(wake, t);
+		fire_due_jobs(now);
+		launch = start_queued_runs();
+		t = expire_app_runs(now);
+		wake = Min(wake, t);
+		prune_history(now);
+		wake = Min(wake, next_prune);
+		if (!binaryheap_empty(heap))
+			wake = Min(wake, FIRE_AT((SchedJob *) DatumGetPointer(binaryheap_first(heap))));
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	/* start job workers only once their runs are committed as running */
+	foreach(lc, launch)
+	{
+		LaunchRequest *req = lfirst(lc);
+
+		if (!launch_job_worker(req))
+		{
+			Oid			types[2] = {INT8OID, TEXTOID};
+			Datum		values[2];
+
+			ereport(WARNING,
+					(errmsg("tego scheduler could not start a worker for job \"%s\"",
+							req->job_name),
+					 errhint("Raise max_worker_processes or lower tego.max_running_jobs.")));
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			SPI_connect();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			values[0] = Int64GetDatum(req->run_id);
+			values[1] = CStringGetTextDatum("could not start a background worker for the job");
+			tego_exec(&plan_fail_run,
+					  "UPDATE tego.job_runs SET status = 'failed',"
+					  " finished_at = pg_catalog.clock_timestamp(), message = $2"
+					  " WHERE run_id = $1",
+					  2, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
+			SPI_finish();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+	}
+	return wake;
+}
+
+/* Stop our job workers and unregister, when the scheduler exits. */
+static void
+scheduler_shutdown(int code, Datum arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, running)
+		TerminateBackgroundWorker(((RunningJob *) lfirst(lc))->handle);
+
+	if (tego_shared)
+	{
+		LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
+		if (tego_shared->scheduler_pid == MyProcPid)
+		{
+			tego_shared->scheduler_pid = 0;
+			tego_shared->scheduler_latch = NULL;
+		}
+		LWLockRelease(tego_shared->lock);
+	}
+}
+
+/* Entry point of the "tego scheduler" background worker. */
+void
+tego_scheduler_main(Datum main_arg)
+{
+	MemoryContext loop_context;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(tego_database, NULL, 0);
+	pgstat_report_appname("tego scheduler");
+
+	SchedulerContext = AllocSetContextCreate(TopMemoryContext,
+											 "tego scheduler",
+											 ALLOCSET_DEFAULT_SIZES);
+	loop_context = AllocSetContextCreate(TopMemoryContext,
+										 "tego scheduler pass",
+										 ALLOCSET_DEFAULT_SIZES);
+	forget_jobs();
+
+	LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
+	tego_shared->scheduler_pid = MyProcPid;
+	tego_shared->scheduler_latch = MyLatch;
+	tego_shared->scheduler_started = GetCurrentTimestamp();
+	LWLockRelease(tego_shared->lock);
+	before_shmem_exit(scheduler_shutdown, (Datum) 0);
+
+	for (;;)
+	{
+		TimestampTz wake;
+		long		timeout_ms = -1;
+		int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
+
+		MemoryContextReset(loop_context);
+		MemoryContextSwitchTo(loop_context);
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		wake = scheduler_pass();
+		MemoryContextSwitchTo(loop_context);
+
+		if (wake != DT_NOEND)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+
+			timeout_ms = (wake <= now) ? 0 :
+				(long) Min((wake - now + 999) / 1000, (TimestampTz) MAX_SLEEP_MS);
+			events |= WL_TIMEOUT;
+		}
+
+		(void) WaitLatch(MyLatch, events, timeout_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}

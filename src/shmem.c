@@ -1,0 +1,114 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  tego's shared memory: where the scheduler can be found, so that a
+ *	  backend whose transaction changed jobs can wake it at commit.
+ *
+ *	  The segment is reserved only when tego is in shared_preload_libraries;
+ *	  without it, tego_shared stays NULL and there is no scheduler to wake.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+
+#include "scheduler.h"
+
+TegoShared *tego_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Set when this transaction should wake the scheduler if it commits. */
+static bool wake_at_commit = false;
+
+static void tego_shmem_request(void);
+static void tego_shmem_startup(void);
+static void wake_xact_callback(XactEvent event, void *arg);
+
+/* Install the shared-memory hooks (called from _PG_init at preload). */
+void
+tego_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = tego_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = tego_shmem_startup;
+}
+
+/* Ask for our share of shared memory and one named LWLock. */
+static void
+tego_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(TegoShared)));
+	RequestNamedLWLockTranche("tego", 1);
+}
+
+/* Attach to (or create) the shared state. */
+static void
+tego_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	tego_shared = ShmemInitStruct("tego", sizeof(TegoShared), &found);
+	if (!found)
+	{
+		memset(tego_shared, 0, sizeof(TegoShared));
+		tego_shared->lock = &(GetNamedLWLockTranche("tego"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Wake the scheduler when the current transaction commits (so it sees the
+ * change).  Does nothing when no scheduler can exist.
+ */
+void
+tego_wake_scheduler_at_commit(void)
+{
+	static bool registered = false;
+
+	if (tego_shared == NULL)
+		return;
+	if (!registered)
+	{
+		RegisterXactCallback(wake_xact_callback, NULL);
+		registered = true;
+	}
+	wake_at_commit = true;
+}
+
+/* Set the scheduler's latch after commit; forget the request on abort. */
+static void
+wake_xact_callback(XactEvent event, void *arg)
+{
+	if (!wake_at_commit)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+	{
+		Latch	   *latch = NULL;
+
+		LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
+		if (tego_shared->scheduler_pid != 0)
+		{
+			latch = tego_shared->scheduler_latch;
+			tego_shared->wakeups++;
+		}
+		LWLockRelease(tego_shared->lock);
+		if (latch)
+			SetLatch(latch);
+		wake_at_commit = false;
+	}
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+		wake_at_commit = false;
+}
