@@ -14,3 +14,7 @@ INSERT INTO bench_plain SELECT 'bench-' || i, false FROM generate_series(0, 7) A
 -- 1. latency: the plugin tego_latency toggles (it would create it too).
 SELECT tego.plugin_add('bench-lat');
 SELECT tego.plugin_install('bench-lat');
+
+-- 3. context for tego.publish: a durable message without tego (a row in a
+--    plain table plus pg_notify), i.e. a commit that waits for its WAL flush.
+CREATE TABLE bench_msgs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, msg jsonb NOT NULL);

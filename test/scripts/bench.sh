@@ -1,0 +1,478 @@
+#!/usr/bin/env bash
+# `make bench`: build and install tego, start a throwaway cluster and measure
+# tego against what an application would do with plain PostgreSQL, in the
+# same run:
+#
+#   1. commit-to-listener latency (p50/p99) of a lifecycle change, with 1 and
+#      with 50 listeners, vs raw NOTIFY of the same payload size
+#      (test/tools/tego_latency, 5 rounds, order reversed every
+#      other round, medians over rounds)                         target p99 <= 1.15x
+#   2. lifecycle transitions/s, 8 pgbench clients each toggling its own
+#      plugin, vs UPDATE of a plain table + pg_notify, one commit per
+#      transition                                                target >= 0.7x
+#   3. tego.publish/s, 8 pgbench writers, vs pg_notify of the same text,
+#      one LISTENer (tego_listen) connected during both          target >= 0.6x
+#
+# Context figures, not targets: a transaction that only calls pg_notify
+# writes no WAL before its commit record, so PostgreSQL commits it without
+# waiting for the WAL flush; tego's events are durable rows.  So 1. also
+# measures tego with synchronous_commit = off, and 3. also measures a durable
+# message without tego (INSERT into a plain table + pg_notify).  pgbench runs
+# also sample pg_stat_activity (what the backends wait on) and pg_stat_wal.
+#
+# pgbench runs go in the order A B (C) (C) B A, 10 s each, after a 3 s warm-up
+# of each, with a CHECKPOINT before each; a rate is the mean of its two runs.
+#
+# Prints the machine, then one RESULT line per benchmark (ratio = tego vs its
+# baseline).  Everything printed also goes to test/bench/results/latest.txt,
+# and a markdown table to test/bench/results/README-table.md.
+#
+# The server runs as the postgres user from a postgres-owned temp folder
+# (unix socket only, port 5495), with default durability (fsync on,
+# synchronous_commit on), shared_preload_libraries = 'tego',
+# max_connections = 200.  It is stopped and the folder removed on exit
+# (kept with TEGO_KEEP_TMP=1).
+#
+# Knobs: TEGO_BENCH_SECONDS (per pgbench run, default 10),
+#        TEGO_BENCH_ROUNDS (latency rounds, default 5),
+#        TEGO_BENCH_ITERATIONS (latency iterations per round, default 300).
+set -uo pipefail
+
+# shellcheck source=test/scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+PORT=5495
+SECONDS_PER_RUN=${TEGO_BENCH_SECONDS:-10}
+ROUNDS=${TEGO_BENCH_ROUNDS:-5}
+ITERATIONS=${TEGO_BENCH_ITERATIONS:-300}
+CLIENTS=8
+THREADS=2
+export LC_ALL=C
+
+BENCH_SRC=$TEGO_TOP/test/bench
+RESULTS_DIR=$BENCH_SRC/results
+RESULTS=$RESULTS_DIR/latest.txt
+TABLE=$RESULTS_DIR/README-table.md
+
+unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD
+
+tego_deps
+tego_build_install
+
+for tool in tego_latency tego_listen; do
+	[ -x "$TEGO_TOP/test/tools/$tool" ] ||
+		tego_die "test/tools/$tool was not built (is test/tools/$tool.c there?)"
+done
+command -v pgbench >/dev/null || tego_die "pgbench not found in $TEGO_PGBIN"
+
+WORK=$(tego_pg_tempdir tego-bench)
+BG_PIDS=()
+
+cleanup() {
+	local p
+	trap - EXIT
+	for p in "${BG_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	tego_stop_servers_under "$WORK"
+	if [ -z "${TEGO_KEEP_TMP:-}" ]; then
+		rm -rf "$WORK"
+	else
+		echo "(bench folder kept in $WORK)"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$RESULTS_DIR" || tego_die "cannot create $RESULTS_DIR"
+: >"$RESULTS" || tego_die "cannot write $RESULTS"
+
+# out LINE...: print and append to the results file
+out() {
+	printf '%s\n' "$*"
+	printf '%s\n' "$*" >>"$RESULTS"
+}
+
+# --- machine ----------------------------------------------------------------
+CPU_MODEL=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
+MEM_KB=$(sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\).*/\1/p' /proc/meminfo)
+MEM=$(awk -v k="${MEM_KB:-0}" 'BEGIN { printf "%.1f GiB", k / 1048576 }')
+PGVERSION=$("$TEGO_PGBIN/postgres" --version)
+MACHINE="nproc=$(nproc), cpu=${CPU_MODEL:-unknown}, mem=$MEM, $PGVERSION"
+out "tego benchmarks, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git -C "$TEGO_TOP" rev-parse --short HEAD 2>/dev/null || echo '?')"
+out "machine: $MACHINE"
+out "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- the cluster ------------------------------------------------------------
+cp "$TEGO_TOP/test/tools/tego_latency" "$TEGO_TOP/test/tools/tego_listen" "$WORK/"
+cp "$BENCH_SRC"/*.sql "$WORK/"
+if tego_is_root; then
+	chown -R postgres:postgres "$WORK"
+fi
+cd "$WORK" || exit 1
+
+as_pg initdb -D "$WORK/data" -U postgres -A trust -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
+	{ cat "$WORK/initdb.log"; tego_die "initdb failed"; }
+cat >>"$WORK/data/postgresql.conf" <<EOF
+# make bench
+listen_addresses = ''
+unix_socket_directories = '$WORK'
+port = $PORT
+shared_preload_libraries = 'tego'
+max_connections = 200
+fsync = on
+synchronous_commit = on
+EOF
+as_pg pg_ctl -D "$WORK/data" -l "$WORK/server.log" -w -t 60 start >/dev/null ||
+	{ tail -n 30 "$WORK/server.log"; tego_die "the server did not start"; }
+
+CONN="host=$WORK port=$PORT dbname=postgres user=postgres"
+
+# psql_q SQL...: run statements, print unaligned tuples only; fail loudly
+psql_q() {
+	local args=() s
+	for s in "$@"; do
+		args+=(-c "$s")
+	done
+	as_pg psql -X -q -At -v ON_ERROR_STOP=1 -d "$CONN" "${args[@]}"
+}
+
+psql_q "CREATE EXTENSION tego" || tego_die "CREATE EXTENSION tego failed"
+as_pg psql -X -q -At -v ON_ERROR_STOP=1 -d "$CONN" -f "$WORK/setup.sql" >/dev/null ||
+	tego_die "test/bench/setup.sql failed"
+out "server: $(psql_q 'SHOW server_version'), fsync=$(psql_q 'SHOW fsync'), synchronous_commit=$(psql_q 'SHOW synchronous_commit'), shared_buffers=$(psql_q 'SHOW shared_buffers'), max_connections=$(psql_q 'SHOW max_connections')"
+
+# capture_notify CHANNEL SQL: run SQL in a session that LISTENs on CHANNEL and
+# print the payload of each notification received, one a line.
+capture_notify() {
+	as_pg psql -X -At -v ON_ERROR_STOP=1 -d "$CONN" \
+		-c "LISTEN $1" -c "$2" -c "SELECT 1" 2>&1 |
+		sed -n 's/^Asynchronous notification "[^"]*" with payload "\(.*\)" received from server process with PID [0-9]*\.$/\1/p'
+}
+
+# render TEMPLATE OUT NAME VALUE: copy TEMPLATE with @NAME@ replaced by VALUE
+# as the inside of an SQL string literal
+render() {
+	local text value
+	text=$(cat "$1") || tego_die "cannot read $1"
+	value=${4//\'/\'\'}
+	shopt -u patsub_replacement 2>/dev/null
+	printf '%s\n' "${text//@$3@/"$value"}" >"$2"
+	tego_is_root && chown postgres:postgres "$2"
+	return 0
+}
+
+# median of the numbers on stdin
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# ratio A B: A / B with two decimals
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.2f", a / b }'
+}
+
+# met RATIO OP TARGET: "yes" when RATIO OP TARGET holds (OP is <= or >=)
+met() {
+	awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN {
+		if (r == "nan") { print "no"; exit }
+		ok = (op == "<=") ? (r + 0 <= t + 0) : (r + 0 >= t + 0)
+		print ok ? "yes" : "NO" }'
+}
+
+TABLE_ROWS=()
+LAT_NOTES=()
+WAIT_NOTES=()
+
+# start_listener NAME CHANNEL...: a tego_listen process in the background,
+# returned once its LISTENs are done; its pid goes to BG_PIDS and LISTENER_PID
+start_listener() {
+	local name=$1 c args=() i last
+	shift
+	for c in "$@"; do
+		args+=(-c "$c")
+		last=$c
+	done
+	as_pg "$WORK/tego_listen" -d "$CONN application_name=$name" "${args[@]}" \
+		--quiet-payload --timeout 600 >/dev/null 2>&1 &
+	LISTENER_PID=$!
+	BG_PIDS+=("$LISTENER_PID")
+	for ((i = 0; i < 100; i++)); do
+		# the last LISTEN is done when the session is idle after it
+		if [ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$name' AND state = 'idle' AND query = 'LISTEN \"$last\"'")" = 1 ]; then
+			return 0
+		fi
+		kill -0 "$LISTENER_PID" 2>/dev/null || tego_die "tego_listen ($name) exited early"
+		sleep 0.1
+	done
+	tego_die "tego_listen ($name) did not start listening"
+}
+
+stop_listener() {
+	kill "$LISTENER_PID" 2>/dev/null
+	wait "$LISTENER_PID" 2>/dev/null
+	return 0
+}
+
+# wait_summary FILE: the 4 commonest lines of a wait sample, in percent
+wait_summary() {
+	grep -v '^$' "$1" | sort | uniq -c | sort -rn |
+		awk '{ n[NR] = $1; w[NR] = $2; t += $1 }
+			END { if (NR == 0) printf "no samples"
+				for (i = 1; i <= NR && i <= 4; i++) printf "%s%s %.0f%%", (i > 1 ? ", " : ""), w[i], 100 * n[i] / t }'
+}
+
+# run_pgbench SCRIPT SECONDS [sample]: one pgbench run; sets PGB_TPS (script
+# runs per second, without connection time) and PGB_TX (script runs).  With
+# "sample", also sets PGB_INFO: what the pgbench backends were doing
+# (pg_stat_activity sampled every 50 ms) and WAL flushes and bytes per
+# script run (pg_stat_wal; the WAL writer's flushes count too).
+run_pgbench() {
+	local script=$1 secs=$2 log rc w0 w1 sampler=""
+	log=$WORK/pgbench.$(basename "$script" .sql).log
+	psql_q "CHECKPOINT" || tego_die "CHECKPOINT failed"
+	w0=$(psql_q "SELECT wal_sync || ' ' || wal_bytes FROM pg_stat_wal")
+	if [ "${3:-}" = sample ]; then
+		as_pg timeout -k 5 "$secs" psql -X -At -d "$CONN" -f "$WORK/wait_sample.sql" \
+			>"$WORK/waits.out" 2>/dev/null &
+		sampler=$!
+		BG_PIDS+=("$sampler")
+	fi
+	as_pg timeout -k 10 $((secs + 60)) pgbench -n -c "$CLIENTS" -j "$THREADS" -T "$secs" \
+		-f "$WORK/$script" -d "$CONN" >"$log" 2>&1
+	rc=$?
+	[ -n "$sampler" ] && wait "$sampler" 2>/dev/null
+	w1=$(psql_q "SELECT wal_sync || ' ' || wal_bytes FROM pg_stat_wal")
+	PGB_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log")
+	PGB_TX=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$log")
+	if [ "$rc" -ne 0 ] || [ -z "$PGB_TPS" ] || [ -z "$PGB_TX" ] || [ "$PGB_TX" -eq 0 ]; then
+		cat "$log"
+		tego_die "pgbench -f $script failed (exit $rc)"
+	fi
+	if grep -q '^number of failed transactions: [1-9]' "$log"; then
+		cat "$log"
+		tego_die "pgbench -f $script had failed transactions"
+	fi
+	PGB_TPS=$(awk -v t="$PGB_TPS" 'BEGIN { printf "%.1f", t }')
+	PGB_INFO=""
+	if [ -n "$sampler" ]; then
+		cat "$WORK/waits.out" >>"$WORK/waits.$script.all"
+		PGB_INFO="backends: $(wait_summary "$WORK/waits.out"); "
+	fi
+	PGB_INFO+=$(awk -v a="$w0" -v b="$w1" -v n="$PGB_TX" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		printf "WAL flushes/run %.2f, WAL bytes/run %.0f", (y[1] - x[1]) / n, (y[2] - x[2]) / n }')
+}
+
+# ---------------------------------------------------------------------------
+# 1. commit-to-listener latency
+# ---------------------------------------------------------------------------
+out ""
+out "== 1. commit-to-listener latency: lifecycle change (tego) vs pg_notify of the same payload size (raw)"
+
+# the typical tego notification: enable + disable of the latency plugin
+SIZES=$(capture_notify tego_plugins "SELECT tego.plugin_enable('bench-lat'); SELECT tego.plugin_disable('bench-lat')" |
+	awk '{ print length($0) }')
+[ -n "$SIZES" ] || tego_die "no tego_plugins notification seen on a lifecycle change"
+LAT_PAYLOAD=$(printf '%s\n' "$SIZES" | awk '{ s += $1 } END { printf "%d", s / NR }')
+out "tego notification payload (plugin bench-lat): ${LAT_PAYLOAD} bytes; raw runs use --payload-bytes $LAT_PAYLOAD"
+out "rounds: $ROUNDS x $ITERATIONS iterations (+30 warm-up) per variant, order alternating tego,raw,async / async,raw,tego; figures = median over rounds"
+
+psql_q "CHECKPOINT" || tego_die "CHECKPOINT failed"
+
+# latency_run MODE LISTENERS [CONNINFO-EXTRA]: one tego_latency run; prints
+# its output line
+latency_run() {
+	local line
+	line=$(as_pg timeout -k 10 180 "$WORK/tego_latency" -d "$CONN ${3:-}" --mode "$1" \
+		--listeners "$2" --iterations "$ITERATIONS" --warmup 30 \
+		--payload-bytes "$LAT_PAYLOAD" 2>"$WORK/latency.err") ||
+		{ cat "$WORK/latency.err"; tego_die "tego_latency --mode $1 --listeners $2 ${3:-} failed"; }
+	case $line in
+		mode=*p50_us=*p99_us=*) printf '%s\n' "$line" ;;
+		*) tego_die "unexpected tego_latency output: $line" ;;
+	esac
+}
+
+# field NAME LINE: value of NAME=... in a tego_latency line
+field() {
+	sed -n "s/.*[[:space:]]$1=\([0-9.]*\).*/\1/p" <<<" $2"
+}
+
+# medians of the per-round figures of one variant
+med() { # ARRAY-STRING
+	tr ' ' '\n' <<<"$1" | grep . | median
+}
+
+# Variants, run in every round, order reversed every other round:
+#   tego    the lifecycle change, default settings
+#   raw     pg_notify of the same size: commits without waiting for the WAL
+#           flush, since it wrote no WAL before its commit record
+#   async   context, not a target: tego with synchronous_commit = off, i.e.
+#           tego minus the WAL flush wait
+for listeners in 1 50; do
+	declare -A P50=([tego]="" [raw]="" [async]="") P99=([tego]="" [raw]="" [async]="")
+	for ((r = 1; r <= ROUNDS; r++)); do
+		if ((r % 2)); then order="tego raw async"; else order="async raw tego"; fi
+		for v in $order; do
+			case $v in
+				tego) line=$(latency_run tego "$listeners") || exit 1 ;;
+				raw) line=$(latency_run raw "$listeners") || exit 1 ;;
+				async) line=$(latency_run tego "$listeners" "options=-csynchronous_commit=off") || exit 1 ;;
+			esac
+			echo "  round $r $v: $line" >>"$RESULTS"
+			P50[$v]+="$(field p50_us "$line") "
+			P99[$v]+="$(field p99_us "$line") "
+		done
+	done
+	t50=$(med "${P50[tego]}") t99=$(med "${P99[tego]}")
+	r50=$(med "${P50[raw]}") r99=$(med "${P99[raw]}")
+	a50=$(med "${P50[async]}") a99=$(med "${P99[async]}")
+	q99=$(ratio "$t99" "$r99") q50=$(ratio "$t50" "$r50")
+	qa99=$(ratio "$a99" "$r99") qa50=$(ratio "$a50" "$r50")
+	ok=$(met "$q99" "<=" 1.15)
+	out "  per-round p99 us: tego ${P99[tego]}| raw ${P99[raw]}| tego sync-off ${P99[async]}"
+	out "  context: tego with synchronous_commit=off p50=${a50}us p99=${a99}us, ${qa99}x raw p99 (p50 ${qa50}x)"
+	out "RESULT latency, $listeners listener(s): tego p50=${t50}us p99=${t99}us | raw NOTIFY p50=${r50}us p99=${r99}us | p99 ratio ${q99}x (p50 ${q50}x) | target p99 <= 1.15x: $ok"
+	TABLE_ROWS+=("| commit-to-listener latency, $listeners listener(s), p99 (p50) | ${t99} µs (${t50} µs) | ${r99} µs (${r50} µs), raw NOTIFY of ${LAT_PAYLOAD} B | ${q99}x (${q50}x) | ≤ 1.15x | $ok |")
+	LAT_NOTES+=("$listeners listener(s): tego with synchronous_commit=off p99 ${a99} µs (p50 ${a50} µs), ${qa99}x raw (${qa50}x)")
+	unset P50 P99
+done
+
+# ---------------------------------------------------------------------------
+# pgbench A/B helper
+# ---------------------------------------------------------------------------
+
+# mirror_bench SCRIPT...: warm each script up (3 s), then run them in the
+# order S1..Sn Sn..S1 ($SECONDS_PER_RUN each) so drift hits all alike.  Sets,
+# per script: TPS (mean of its two runs), RUNS (the runs' tps), TX (script
+# runs, warm-up included), INFO (per run, see run_pgbench) and WAITS (what
+# its backends were doing over both runs).
+declare -A TPS RUNS TX INFO WAITS
+mirror_bench() {
+	local s order=("$@") i
+	for s in "$@"; do
+		RUNS[$s]="" TX[$s]=0 INFO[$s]=""
+		: >"$WORK/waits.$s.all"
+		run_pgbench "$s" 3
+		TX[$s]=$((TX[$s] + PGB_TX))
+	done
+	for ((i = $# - 1; i >= 0; i--)); do
+		order+=("${order[i]}")
+	done
+	for s in "${order[@]}"; do
+		run_pgbench "$s" "$SECONDS_PER_RUN" sample
+		RUNS[$s]+="$PGB_TPS "
+		TX[$s]=$((TX[$s] + PGB_TX))
+		INFO[$s]+="    $s: $PGB_TPS tps; $PGB_INFO"$'\n'
+	done
+	for s in "$@"; do
+		TPS[$s]=$(awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.1f", s / NF }' <<<"${RUNS[$s]}")
+		WAITS[$s]=$(wait_summary "$WORK/waits.$s.all")
+	done
+}
+
+# ---------------------------------------------------------------------------
+# 2. lifecycle transitions per second
+# ---------------------------------------------------------------------------
+out ""
+out "== 2. lifecycle transitions/s, $CLIENTS clients (-j $THREADS), each toggling its own plugin: tego.plugin_enable/disable vs UPDATE bench_plain + pg_notify"
+
+PLAIN_PAYLOAD=$(capture_notify tego_plugins "SELECT tego.plugin_enable('bench-0'); SELECT tego.plugin_disable('bench-0')" | tail -n1)
+[ -n "$PLAIN_PAYLOAD" ] || tego_die "no tego_plugins notification seen for bench-0"
+render "$WORK/plain_toggle.sql" "$WORK/plain_toggle.run.sql" PAYLOAD "$PLAIN_PAYLOAD"
+cp "$WORK/tego_toggle.sql" "$WORK/tego_toggle.run.sql"
+tego_is_root && chown postgres:postgres "$WORK/tego_toggle.run.sql"
+out "baseline pg_notify payload: a captured tego notification, ${#PLAIN_PAYLOAD} bytes"
+out "one LISTENer (tego_listen on tego_plugins and bench_plain) connected throughout; 2 transitions (2 commits) per script run"
+
+start_listener bench_listen_2 tego_plugins bench_plain
+seq0=$(psql_q "SELECT tego.event_seq()")
+mirror_bench tego_toggle.run.sql plain_toggle.run.sql
+stop_listener
+seq1=$(psql_q "SELECT tego.event_seq()")
+A=tego_toggle.run.sql B=plain_toggle.run.sql
+T_RATE=$(awk -v t="${TPS[$A]}" 'BEGIN { printf "%.0f", 2 * t }')
+B_RATE=$(awk -v t="${TPS[$B]}" 'BEGIN { printf "%.0f", 2 * t }')
+q=$(ratio "${TPS[$A]}" "${TPS[$B]}")
+ok=$(met "$q" ">=" 0.7)
+out "  runs (script tps = transitions/s / 2; $SECONDS_PER_RUN s each, in this order):"
+out "${INFO[$A]%$'\n'}"
+out "${INFO[$B]%$'\n'}"
+check="tego events written: $((seq1 - seq0)), expected 2 x ${TX[$A]} script runs = $((2 * TX[$A]))"
+if [ $((seq1 - seq0)) -eq $((2 * TX[$A])) ]; then out "  $check: ok"; else out "  warning: $check"; fi
+enabled_left=$(psql_q "SELECT count(*) FROM tego.plugins WHERE name LIKE 'bench-_' AND enabled")
+[ "$enabled_left" = 0 ] || out "  warning: $enabled_left bench plugins left enabled (a script run was cut short)"
+out "  backends over both runs: tego ${WAITS[$A]} | plain ${WAITS[$B]}"
+WAIT_NOTES+=("lifecycle transitions: tego ${WAITS[$A]}; plain ${WAITS[$B]}")
+out "RESULT lifecycle transitions/s, $CLIENTS clients: tego ${T_RATE}/s | plain table + pg_notify ${B_RATE}/s | ratio ${q}x | target >= 0.7x: $ok"
+TABLE_ROWS+=("| lifecycle transitions/s, $CLIENTS clients | ${T_RATE}/s | ${B_RATE}/s (UPDATE + pg_notify) | ${q}x | ≥ 0.7x | $ok |")
+
+# ---------------------------------------------------------------------------
+# 3. tego.publish throughput
+# ---------------------------------------------------------------------------
+out ""
+out "== 3. publish/s, $CLIENTS writers (-j $THREADS), one message per transaction: tego.publish vs pg_notify of the same text"
+
+MESSAGE='{"k": 1, "v": "'$(printf 'x%.0s' $(seq 1 80))'"}'
+render "$WORK/tego_publish.sql" "$WORK/tego_publish.run.sql" MESSAGE "$MESSAGE"
+render "$WORK/raw_notify.sql" "$WORK/raw_notify.run.sql" MESSAGE "$MESSAGE"
+render "$WORK/durable_notify.sql" "$WORK/durable_notify.run.sql" MESSAGE "$MESSAGE"
+PUB_PAYLOAD=$(capture_notify bench "SELECT tego.publish('bench', '$MESSAGE')" | tail -n1)
+out "message: ${#MESSAGE} bytes (the raw NOTIFY payload); tego.publish's NOTIFY payload: ${#PUB_PAYLOAD} bytes"
+out "one LISTENer (tego_listen on channel bench) connected throughout"
+out "context, not a target: durable_notify = INSERT of the message into a plain table + pg_notify in one transaction"
+
+start_listener bench_listen_3 bench
+seq0=$(psql_q "SELECT tego.event_seq()")
+mirror_bench tego_publish.run.sql raw_notify.run.sql durable_notify.run.sql
+stop_listener
+seq1=$(psql_q "SELECT tego.event_seq()")
+A=tego_publish.run.sql B=raw_notify.run.sql C=durable_notify.run.sql
+T_RATE=$(awk -v t="${TPS[$A]}" 'BEGIN { printf "%.0f", t }')
+B_RATE=$(awk -v t="${TPS[$B]}" 'BEGIN { printf "%.0f", t }')
+C_RATE=$(awk -v t="${TPS[$C]}" 'BEGIN { printf "%.0f", t }')
+q=$(ratio "${TPS[$A]}" "${TPS[$B]}")
+qc=$(ratio "${TPS[$A]}" "${TPS[$C]}")
+ok=$(met "$q" ">=" 0.6)
+out "  runs ($SECONDS_PER_RUN s each, in this order):"
+out "${INFO[$A]%$'\n'}"
+out "${INFO[$B]%$'\n'}"
+out "${INFO[$C]%$'\n'}"
+check="tego events written: $((seq1 - seq0)), expected ${TX[$A]}"
+if [ $((seq1 - seq0)) -eq "${TX[$A]}" ]; then out "  $check: ok"; else out "  warning: $check"; fi
+out "  backends over both runs: tego.publish ${WAITS[$A]} | pg_notify ${WAITS[$B]} | INSERT + pg_notify ${WAITS[$C]}"
+WAIT_NOTES+=("publish: tego.publish ${WAITS[$A]}; pg_notify ${WAITS[$B]}; INSERT + pg_notify ${WAITS[$C]}")
+out "RESULT publish/s, $CLIENTS writers: tego.publish ${T_RATE}/s | pg_notify ${B_RATE}/s | ratio ${q}x | target >= 0.6x: $ok  (context: INSERT + pg_notify ${C_RATE}/s, tego ${qc}x of it)"
+TABLE_ROWS+=("| publish/s, $CLIENTS writers, 1 listener | ${T_RATE}/s | ${B_RATE}/s (pg_notify) | ${q}x | ≥ 0.6x | $ok |")
+TABLE_ROWS+=("| publish/s, context: vs a durable message | ${T_RATE}/s | ${C_RATE}/s (INSERT + pg_notify) | ${qc}x | — | — |")
+
+# ---------------------------------------------------------------------------
+# the table
+# ---------------------------------------------------------------------------
+{
+	echo "Machine: $MACHINE. Default durability (fsync on, synchronous_commit on); \`make bench\`, $(date -u '+%Y-%m-%d')."
+	echo
+	echo "| benchmark | tego | baseline | ratio | target | met? |"
+	echo "|---|---|---|---|---|---|"
+	printf '%s\n' "${TABLE_ROWS[@]}"
+	echo
+	echo "Baselines are measured in the same run, alternating with tego. A transaction that only calls"
+	echo "\`pg_notify\` writes no WAL before its commit record, so PostgreSQL commits it without waiting for"
+	echo "the WAL flush (\`RecordTransactionCommit\`), while every tego event is a durable row whose commit"
+	echo "waits for the flush. For context, measured in the same run:"
+	for n in "${LAT_NOTES[@]}"; do
+		echo "- latency, $n."
+	done
+	echo "- publish: tego.publish is ${qc}x a durable message (INSERT into a plain table + pg_notify, ${C_RATE}/s)."
+	echo "- What the 8 pgbench backends were doing (pg_stat_activity sampled every 50 ms; CPU = not waiting;"
+	echo "  \`Lock:object\` is the database NOTIFY lock, which a NOTIFY-ing commit holds until it has ended):"
+	for n in "${WAIT_NOTES[@]}"; do
+		echo "  - $n."
+	done
+} >"$TABLE"
+
+out ""
+out "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+out "results: $RESULTS; table: $TABLE"
+cleanup
