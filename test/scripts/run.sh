@@ -125,9 +125,10 @@ if [ "$status" -eq 0 ]; then
 	# tego.so is preloaded: a running server keeps the library it started
 	# with.  We note the checksum of the installed library at each start.
 	if [ -f "$CLUSTER/tego.so.sum" ] && [ "$(lib_sum)" != "$(cat "$CLUSTER/tego.so.sum")" ]; then
-		echo "note: a different tego.so was installed since this server started; it still"
-		echo "      runs the old one.  Restart it to load the new one:"
-		echo "        ${RUNAS}$PGBIN/pg_ctl -D $DATA -l $LOG restart"
+		echo "a different tego.so was installed since this server started: restarting it to load the new one"
+		as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -m fast -w -t 60 restart >/dev/null ||
+			tego_die "the server did not restart (log: $LOG)"
+		lib_sum | as_pg tee "$CLUSTER/tego.so.sum" >/dev/null
 	fi
 else
 	echo "starting the server (log: $LOG)"
@@ -170,6 +171,10 @@ trap cleanup EXIT
 # --- walkthrough -----------------------------------------------------------------
 step "1. Create the extension (the server preloads tego.so; this adds the SQL objects)"
 sql "CREATE EXTENSION IF NOT EXISTS tego;"
+if [ "$(sql_value "SELECT to_regclass('tego.jobs') IS NULL;")" = t ]; then
+	echo "  (the demo database has the extension from an older build: recreating it)"
+	sql "DROP EXTENSION tego; DROP SCHEMA IF EXISTS tego CASCADE; CREATE EXTENSION tego;"
+fi
 
 step "2. Reset the demo: disable and remove demo-users and demo-acl if an earlier run left them"
 sql "DO \$\$
@@ -270,11 +275,34 @@ grep -v -e '^$' -e 'Session terminated' "$SCRATCH/listener.err" | sed 's/^/  lis
 step "11. Replay: a client that was away reads what it missed since seq $SEQ0"
 sql "SELECT seq, topic, event, key FROM tego.events_since($SEQ0);"
 
-# --- 12. Scheduling a job ----------------------------------------------------------
-# PLACEHOLDER: the scheduler comes in a later issue.  Add here: schedule a SQL
-# job with tego.schedule(name, schedule, command) (e.g. every 2 seconds),
-# reset it at step 2 like the plugins (tego.unschedule), wait for a few runs,
-# and show them from tego.job_runs / the tego_jobs events.
+step "12. Schedule a job: every 2 seconds, as a role without LOGIN; the tego scheduler fires it once per time"
+sql "DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tego_demo_jobs') THEN
+    CREATE ROLE tego_demo_jobs NOLOGIN;
+  END IF;
+  PERFORM tego.unschedule(name) FROM tego.jobs WHERE name = 'demo-tick';
+END
+\$\$;
+CREATE TABLE IF NOT EXISTS public.tego_demo_ticks (at timestamptz DEFAULT clock_timestamp(), by_role name DEFAULT current_user);
+GRANT INSERT ON public.tego_demo_ticks TO tego_demo_jobs;
+GRANT USAGE ON SCHEMA public TO tego_demo_jobs;"
+sql "SELECT * FROM tego.cron_next('*/2 * * * * *', now(), 'UTC', 3);"
+sql "SELECT job_id, name, schedule, command, username
+  FROM tego.schedule('demo-tick', '*/2 * * * * *', 'INSERT INTO public.tego_demo_ticks DEFAULT VALUES',
+                     username => 'tego_demo_jobs');"
+if [ "$(sql_value "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tego scheduler';")" = 0 ]; then
+	echo "  (no tego scheduler runs in this server: restart it so that the preloaded tego.so starts one)"
+else
+	for _ in $(seq 1 50); do
+		[ "$(sql_value "SELECT count(*) FROM tego.job_runs WHERE job_name = 'demo-tick' AND status = 'succeeded';")" -ge 3 ] && break
+		sleep 0.2
+	done
+	sql "SELECT run_id, scheduled_for, status, started_at - scheduled_for AS drift, message
+  FROM tego.job_runs WHERE job_name = 'demo-tick' ORDER BY run_id;"
+	sql "SELECT seq, event, key, payload->>'status' AS status FROM tego.events_since($SEQ0, ARRAY['tego_jobs']);"
+fi
+sql "SELECT tego.unschedule('demo-tick');"
 
 # --- how to use it ---------------------------------------------------------
 echo
