@@ -110,7 +110,8 @@ typedef struct LaunchRequest
 	TimestampTz start_at;		/* 0 = at once */
 } LaunchRequest;
 
-static MemoryContext SchedulerContext = NULL;
+static MemoryContext SchedulerContext = NULL;	/* jobs, running workers */
+static MemoryContext PassContext = NULL;	/* reset before every pass */
 static HTAB *jobs = NULL;
 static binaryheap *heap = NULL;
 static List *running = NIL;
@@ -550,7 +551,9 @@ start_queued_runs(void)
 			}
 			else
 			{
-				LaunchRequest *req = palloc0(sizeof(LaunchRequest));
+				/* NB: the request outlives SPI: it is used after commit */
+				LaunchRequest *req = MemoryContextAllocZero(PassContext,
+															sizeof(LaunchRequest));
 				Datum		start = SPI_getbinval(tup, desc, 10, &isnull);
 
 				req->start_at = isnull ? 0 : DatumGetTimestampTz(start);
@@ -559,12 +562,17 @@ start_queued_runs(void)
 						  " WHERE run_id = $1",
 						  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 				req->run_id = run_id;
-				req->job_name = name;
+				req->job_name = MemoryContextStrdup(PassContext, name);
 				req->database_oid = dboid;
 				req->role_oid = roleoid;
-				req->command = command;
+				req->command = MemoryContextStrdup(PassContext, command);
 				req->max_runtime_ms = isnull ? 0 : DatumGetInt64(ms);
-				launch = lappend(launch, req);
+				{
+					MemoryContext old = MemoryContextSwitchTo(PassContext);
+
+					launch = lappend(launch, req);
+					MemoryContextSwitchTo(old);
+				}
 				free_slots--;
 			}
 		}
@@ -882,6 +890,7 @@ scheduler_pass(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(PassContext);
 	pgstat_report_activity(STATE_IDLE, NULL);
 
 	/* start job workers only once their runs are committed as running */
@@ -912,6 +921,7 @@ scheduler_pass(void)
 			SPI_finish();
 			PopActiveSnapshot();
 			CommitTransactionCommand();
+			MemoryContextSwitchTo(PassContext);
 		}
 	}
 	return wake;
@@ -942,8 +952,6 @@ scheduler_shutdown(int code, Datum arg)
 void
 tego_scheduler_main(Datum main_arg)
 {
-	MemoryContext loop_context;
-
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -954,9 +962,9 @@ tego_scheduler_main(Datum main_arg)
 	SchedulerContext = AllocSetContextCreate(TopMemoryContext,
 											 "tego scheduler",
 											 ALLOCSET_DEFAULT_SIZES);
-	loop_context = AllocSetContextCreate(TopMemoryContext,
-										 "tego scheduler pass",
-										 ALLOCSET_DEFAULT_SIZES);
+	PassContext = AllocSetContextCreate(TopMemoryContext,
+										"tego scheduler pass",
+										ALLOCSET_DEFAULT_SIZES);
 	forget_jobs();
 
 	LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
@@ -972,8 +980,8 @@ tego_scheduler_main(Datum main_arg)
 		long		timeout_ms = -1;
 		int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
 
-		MemoryContextReset(loop_context);
-		MemoryContextSwitchTo(loop_context);
+		MemoryContextReset(PassContext);
+		MemoryContextSwitchTo(PassContext);
 
 		if (ConfigReloadPending)
 		{
@@ -982,7 +990,6 @@ tego_scheduler_main(Datum main_arg)
 		}
 
 		wake = scheduler_pass();
-		MemoryContextSwitchTo(loop_context);
 
 		if (wake != DT_NOEND)
 		{
