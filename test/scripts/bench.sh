@@ -35,7 +35,9 @@
 #
 # Knobs: TEGO_BENCH_SECONDS (per pgbench run, default 10),
 #        TEGO_BENCH_ROUNDS (latency rounds, default 5),
-#        TEGO_BENCH_ITERATIONS (latency iterations per round, default 300).
+#        TEGO_BENCH_ITERATIONS (latency iterations per round, 1 listener,
+#        default 300), TEGO_BENCH_ITERATIONS_50 (the same, 50 listeners,
+#        default 200: 10000 samples a round).
 set -uo pipefail
 
 # shellcheck source=test/scripts/common.sh
@@ -45,6 +47,7 @@ PORT=5495
 SECONDS_PER_RUN=${TEGO_BENCH_SECONDS:-10}
 ROUNDS=${TEGO_BENCH_ROUNDS:-5}
 ITERATIONS=${TEGO_BENCH_ITERATIONS:-300}
+ITERATIONS_50=${TEGO_BENCH_ITERATIONS_50:-200}
 CLIENTS=8
 THREADS=2
 export LC_ALL=C
@@ -276,16 +279,17 @@ SIZES=$(capture_notify tego_plugins "SELECT tego.plugin_enable('bench-lat'); SEL
 [ -n "$SIZES" ] || tego_die "no tego_plugins notification seen on a lifecycle change"
 LAT_PAYLOAD=$(printf '%s\n' "$SIZES" | awk '{ s += $1 } END { printf "%d", s / NR }')
 out "tego notification payload (plugin bench-lat): ${LAT_PAYLOAD} bytes; raw runs use --payload-bytes $LAT_PAYLOAD"
-out "rounds: $ROUNDS x $ITERATIONS iterations (+30 warm-up) per variant, order alternating tego,raw,async / async,raw,tego; figures = median over rounds"
+out "rounds: $ROUNDS x $ITERATIONS iterations with 1 listener, x $ITERATIONS_50 with 50 (+30 warm-up each) per variant, order alternating tego,raw,async / async,raw,tego; figures = median over rounds"
 
 psql_q "CHECKPOINT" || tego_die "CHECKPOINT failed"
 
 # latency_run MODE LISTENERS [CONNINFO-EXTRA]: one tego_latency run; prints
 # its output line
 latency_run() {
-	local line
+	local line iterations=$ITERATIONS
+	[ "$2" -gt 1 ] && iterations=$ITERATIONS_50
 	line=$(as_pg timeout -k 10 180 "$WORK/tego_latency" -d "$CONN ${3:-}" --mode "$1" \
-		--listeners "$2" --iterations "$ITERATIONS" --warmup 30 \
+		--listeners "$2" --iterations "$iterations" --warmup 30 \
 		--payload-bytes "$LAT_PAYLOAD" 2>"$WORK/latency.err") ||
 		{ cat "$WORK/latency.err"; tego_die "tego_latency --mode $1 --listeners $2 ${3:-} failed"; }
 	case $line in
