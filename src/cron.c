@@ -666,6 +666,9 @@ day_matches(const TegoCronSchedule *s, int64_t y, int m, int d, int64_t days)
 static bool
 next_day(const TegoCronSchedule *s, int64_t days, int64_t limit, int64_t *out)
 {
+	/* NB: when the weekday cannot rule a day out, jump by day of month */
+	bool		dom_only = s->days_of_week == 0x7F &&
+		!(s->dom_restricted && s->dow_restricted);
 	int64_t		y;
 	int			m;
 	int			d;
@@ -674,28 +677,37 @@ next_day(const TegoCronSchedule *s, int64_t days, int64_t limit, int64_t *out)
 	while (days <= limit)
 	{
 		int			dim = days_in_month(y, m);
+		int			nd = -1;
 
-		if (!(s->months & (1u << m)))
+		if (s->months & (1u << m))
 		{
-			/* skip to the 1st of the next month (d = dim: see below) */
-			days += dim - d + 1;
-			d = dim;
-		}
-		else if (day_matches(s, y, m, d, days))
-		{
-			*out = days;
-			return true;
-		}
-		else
-			days++;
-		if (++d > dim)
-		{
-			d = 1;
-			if (++m > 12)
+			if (dom_only)
 			{
-				m = 1;
-				y++;
+				nd = next_bit(s->days_of_month, d, dim);
+				if (nd < 0 && s->last_day)
+					nd = dim;
 			}
+			else
+			{
+				for (nd = d; nd <= dim; nd++)
+					if (day_matches(s, y, m, nd, days + nd - d))
+						break;
+				if (nd > dim)
+					nd = -1;
+			}
+		}
+		if (nd >= 0)
+		{
+			*out = days + nd - d;
+			return *out <= limit;
+		}
+		/* on to the 1st of the next month */
+		days += dim - d + 1;
+		d = 1;
+		if (++m > 12)
+		{
+			m = 1;
+			y++;
 		}
 	}
 	return false;

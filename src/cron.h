@@ -65,10 +65,11 @@
 /*
  * How far ahead tego_cron_next searches, in days (about 41 years).  NB: a
  * schedule that passes tego_cron_parse's can-it-fire check can need 40
- * years to fire: `0 0 29 2 *` followed by `/7` in the day-of-week field
- * waits for a February 29th that is a Sunday (day of week `*` with a step
- * counts as unrestricted, so it is ANDed), and across 2100 that takes 40
- * years.  Any other date on a given weekday recurs within 12 years.
+ * years to fire.  With day of month 29, month 2 and, as day of week, a
+ * star with a step of 7 (Sunday only; a field starting with a star counts
+ * as unrestricted, so the two are ANDed), it waits for a February 29th
+ * that is a Sunday: 2088, then 2128.  Any other date falls on a given
+ * weekday at least every 12 years.
  */
 #define TEGO_CRON_HORIZON_DAYS	15000
 
@@ -95,15 +96,18 @@ typedef struct TegoCronSchedule
  * A time zone: the offset from UTC, in seconds, that the zone has at the
  * instant utc_seconds (local wall time = utc_seconds + offset).  It must
  * be a pure function of its arguments.  NB: tego_cron_next assumes that
- * the offset changes at most once in any 24 hours, as in every real zone.
+ * the offset changes at most once in any 24 hours (true of the tz database
+ * since 1970); where it does not, results are still later than `after`
+ * but may miss or misplace a fire time.
  */
 typedef long (*TegoCronUtcOffset) (int64_t utc_seconds, void *arg);
 
 /*
  * Parse a schedule.  On success fill *out and return true.  On failure
- * return false and, when errbuf is not NULL, write into it (at most errlen
- * bytes, NUL-terminated) one English sentence saying what is wrong, in
- * PostgreSQL's errdetail style: "Expected 5 or 6 fields, got 4."
+ * leave *out alone, return false and, when errbuf is not NULL, write into
+ * it (at most errlen bytes, NUL-terminated) one English sentence saying
+ * what is wrong, in PostgreSQL's errdetail style: "Expected 5 or 6 fields,
+ * got 4."  Reads at most TEGO_CRON_MAX_LENGTH + 1 bytes of text.
  */
 extern bool tego_cron_parse(const char *text, TegoCronSchedule *out,
 							char *errbuf, size_t errlen);
