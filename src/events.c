@@ -58,7 +58,6 @@ static List *pending_events = NIL;
 
 static SPIPlanPtr plan_max_seq = NULL;
 static SPIPlanPtr plan_insert = NULL;
-static SPIPlanPtr plan_revision = NULL;
 static SPIPlanPtr plan_compact = NULL;
 
 PG_FUNCTION_INFO_V1(publish);
@@ -253,7 +252,7 @@ flush_events(List *events)
 	{
 		PendingEvent *ev = lfirst(lc);
 		Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
-		BOOLOID, TIMESTAMPTZOID};
+		TEXTOID, TIMESTAMPTZOID};
 		Datum		values[7];
 		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 		bool		isnull;
@@ -266,37 +265,35 @@ flush_events(List *events)
 		if (ev->key)
 			values[3] = CStringGetTextDatum(ev->key);
 		else
-		{
-			values[3] = (Datum) 0;
 			nulls[3] = 'n';
-		}
 		values[4] = JsonbPGetDatum(ev->payload);
-		values[5] = BoolGetDatum(ev->revision_of != NULL);
+		if (ev->revision_of)
+			values[5] = CStringGetTextDatum(ev->revision_of);
+		else
+			nulls[5] = 'n';
 		values[6] = TimestampTzGetDatum(committed_at);
 
+		/*
+		 * One statement stores the event and, for a plugin change, stamps
+		 * the plugin's revision: this runs under the commit-order lock, so
+		 * it is kept to a single executor run.
+		 */
 		tego_exec(&plan_insert,
-				  "INSERT INTO tego.events AS e "
-				  "(seq, topic, event, key, payload, committed_at) "
-				  "VALUES ($1, $2, $3, $4, "
-				  "CASE WHEN $6 THEN $5 OPERATOR(pg_catalog.||) "
-				  "pg_catalog.jsonb_build_object('revision', $1) "
-				  "ELSE $5 END, $7) RETURNING e.payload",
+				  "WITH ins AS ("
+				  " INSERT INTO tego.events AS e"
+				  " (seq, topic, event, key, payload, committed_at)"
+				  " VALUES ($1, $2, $3, $4, CASE WHEN $6 IS NULL THEN $5"
+				  "  ELSE $5 OPERATOR(pg_catalog.||)"
+				  "  pg_catalog.jsonb_build_object('revision', $1) END, $7)"
+				  " RETURNING e.payload), "
+				  "rev AS ("
+				  " UPDATE tego.plugins p SET revision = $1"
+				  " WHERE $6 IS NOT NULL AND p.name OPERATOR(pg_catalog.=) $6) "
+				  "SELECT ins.payload FROM ins",
 				  7, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
 		stored = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1,
 											  &isnull));
-
-		if (ev->revision_of)
-		{
-			Oid			rtypes[2] = {INT8OID, TEXTOID};
-			Datum		rvalues[2];
-
-			rvalues[0] = Int64GetDatum(seq);
-			rvalues[1] = CStringGetTextDatum(ev->revision_of);
-			tego_exec(&plan_revision,
-					  "UPDATE tego.plugins SET revision = $1 WHERE name = $2",
-					  2, rtypes, rvalues, NULL, TEGO_SNAPSHOT_WRITE, 0);
-		}
 
 		/* PreCommit_Notify sends the queued notifications in this order */
 		Async_Notify(ev->topic, notify_text(seq, ev, stored));
