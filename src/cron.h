@@ -118,6 +118,10 @@ extern bool tego_cron_parse(const char *text, TegoCronSchedule *out,
  * set *next_utc_seconds, or return false when there is none within
  * TEGO_CRON_HORIZON_DAYS or before TEGO_CRON_MAX_TIME, or when
  * after_utc_seconds is outside TEGO_CRON_MIN_TIME..TEGO_CRON_MAX_TIME.
+ * Every schedule that parses fires within the horizon, except that a
+ * real-time schedule (hour `*`) does not fire on a day its zone skips
+ * (Pacific/Apia skipped 2011-12-30), and one that could fire only on that
+ * day in 40 years may then find nothing.
  */
 extern bool tego_cron_next(const TegoCronSchedule *s, int64_t after_utc_seconds,
 						   TegoCronUtcOffset off, void *arg,

@@ -283,9 +283,15 @@ check_next(const TegoCronSchedule *s, const char *text, const SynthZone *z,
 							   (void *) z, &r);
 		if (!found)
 		{
-			/* only allowed near the end of the supported range */
+			/*
+			 * Only allowed near the end of the supported range, or when
+			 * the zone skips whole days: a real-time schedule does not fire
+			 * on a skipped day, and `0 0 29 2` with Sundays only, say, can
+			 * then wait beyond the horizon for its next February 29th.
+			 */
 			CHECK(prev > TEGO_CRON_MAX_TIME -
-				  (int64_t) TEGO_CRON_HORIZON_DAYS * DAY + 2 * DAY,
+				  (int64_t) TEGO_CRON_HORIZON_DAYS * DAY + 2 * DAY ||
+				  (s->hour_star && z->dst - z->std >= DAY),
 				  "\"%s\" in %s: no fire time after %lld", text, z->name,
 				  (long long) prev);
 			return;
