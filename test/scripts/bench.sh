@@ -20,8 +20,10 @@
 # message without tego (INSERT into a plain table + pg_notify).  pgbench runs
 # also sample pg_stat_activity (what the backends wait on) and pg_stat_wal.
 #
-# pgbench runs go in the order A B (C) (C) B A, 10 s each, after a 3 s warm-up
-# of each, with a CHECKPOINT before each; a rate is the mean of its two runs.
+# pgbench runs go in the order A B (C) (C) B A, 3 times, 4 s each, after a
+# 3 s warm-up of each, with a CHECKPOINT before each; a rate is the mean of
+# its runs.  (Short, interleaved runs: other load on a shared machine then
+# hits tego and its baseline alike.)
 #
 # Prints the machine, then one RESULT line per benchmark (ratio = tego vs its
 # baseline).  Everything printed also goes to test/bench/results/latest.txt,
@@ -33,7 +35,8 @@
 # max_connections = 200.  It is stopped and the folder removed on exit
 # (kept with TEGO_KEEP_TMP=1).
 #
-# Knobs: TEGO_BENCH_SECONDS (per pgbench run, default 10),
+# Knobs: TEGO_BENCH_SECONDS (per pgbench run, default 4),
+#        TEGO_BENCH_CYCLES (pgbench mirror cycles, default 3),
 #        TEGO_BENCH_ROUNDS (latency rounds, default 5),
 #        TEGO_BENCH_ITERATIONS (latency iterations per round, 1 listener,
 #        default 300), TEGO_BENCH_ITERATIONS_50 (the same, 50 listeners,
@@ -44,7 +47,8 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PORT=5495
-SECONDS_PER_RUN=${TEGO_BENCH_SECONDS:-10}
+SECONDS_PER_RUN=${TEGO_BENCH_SECONDS:-4}
+CYCLES=${TEGO_BENCH_CYCLES:-3}
 ROUNDS=${TEGO_BENCH_ROUNDS:-5}
 ITERATIONS=${TEGO_BENCH_ITERATIONS:-300}
 ITERATIONS_50=${TEGO_BENCH_ITERATIONS_50:-200}
@@ -279,9 +283,11 @@ SIZES=$(capture_notify tego_plugins "SELECT tego.plugin_enable('bench-lat'); SEL
 [ -n "$SIZES" ] || tego_die "no tego_plugins notification seen on a lifecycle change"
 LAT_PAYLOAD=$(printf '%s\n' "$SIZES" | awk '{ s += $1 } END { printf "%d", s / NR }')
 out "tego notification payload (plugin bench-lat): ${LAT_PAYLOAD} bytes; raw runs use --payload-bytes $LAT_PAYLOAD"
-out "rounds: $ROUNDS x $ITERATIONS iterations with 1 listener, x $ITERATIONS_50 with 50 (+30 warm-up each) per variant, order alternating tego,raw,async / async,raw,tego; figures = median over rounds"
+out "rounds: $ROUNDS x $ITERATIONS iterations with 1 listener, x $ITERATIONS_50 with 50 (+30 warm-up each) per variant, order reversed every other round; figures = median over rounds"
+out "variants: tego; raw; async = tego with synchronous_commit=off (context, 1 listener only)"
 
 psql_q "CHECKPOINT" || tego_die "CHECKPOINT failed"
+T0=$SECONDS
 
 # latency_run MODE LISTENERS [CONNINFO-EXTRA]: one tego_latency run; prints
 # its output line
@@ -317,7 +323,11 @@ med() { # ARRAY-STRING
 for listeners in 1 50; do
 	declare -A P50=([tego]="" [raw]="" [async]="") P99=([tego]="" [raw]="" [async]="")
 	for ((r = 1; r <= ROUNDS; r++)); do
-		if ((r % 2)); then order="tego raw async"; else order="async raw tego"; fi
+		variants="tego raw async"
+		# with 50 listeners waking them dominates; skip the context variant
+		[ "$listeners" -gt 1 ] && variants="tego raw"
+		order=$variants
+		((r % 2)) || order=$(tr ' ' '\n' <<<"$variants" | tac | tr '\n' ' ')
 		for v in $order; do
 			case $v in
 				tego) line=$(latency_run tego "$listeners") || exit 1 ;;
@@ -331,15 +341,17 @@ for listeners in 1 50; do
 	done
 	t50=$(med "${P50[tego]}") t99=$(med "${P99[tego]}")
 	r50=$(med "${P50[raw]}") r99=$(med "${P99[raw]}")
-	a50=$(med "${P50[async]}") a99=$(med "${P99[async]}")
+	a50=$(med "${P50[async]}") a99=$(med "${P99[async]}")  # empty: nan
 	q99=$(ratio "$t99" "$r99") q50=$(ratio "$t50" "$r50")
 	qa99=$(ratio "$a99" "$r99") qa50=$(ratio "$a50" "$r50")
 	ok=$(met "$q99" "<=" 1.15)
-	out "  per-round p99 us: tego ${P99[tego]}| raw ${P99[raw]}| tego sync-off ${P99[async]}"
-	out "  context: tego with synchronous_commit=off p50=${a50}us p99=${a99}us, ${qa99}x raw p99 (p50 ${qa50}x)"
+	out "  per-round p99 us: tego ${P99[tego]}| raw ${P99[raw]}${P99[async]:+| tego sync-off ${P99[async]}}"
+	if [ -n "${P99[async]}" ]; then
+		out "  context: tego with synchronous_commit=off p50=${a50}us p99=${a99}us, ${qa99}x raw p99 (p50 ${qa50}x)"
+		LAT_NOTES+=("$listeners listener(s): tego with synchronous_commit=off p99 ${a99} µs (p50 ${a50} µs), ${qa99}x raw (${qa50}x)")
+	fi
 	out "RESULT latency, $listeners listener(s): tego p50=${t50}us p99=${t99}us | raw NOTIFY p50=${r50}us p99=${r99}us | p99 ratio ${q99}x (p50 ${q50}x) | target p99 <= 1.15x: $ok"
 	TABLE_ROWS+=("| commit-to-listener latency, $listeners listener(s), p99 (p50) | ${t99} µs (${t50} µs) | ${r99} µs (${r50} µs), raw NOTIFY of ${LAT_PAYLOAD} B | ${q99}x (${q50}x) | ≤ 1.15x | $ok |")
-	LAT_NOTES+=("$listeners listener(s): tego with synchronous_commit=off p99 ${a99} µs (p50 ${a50} µs), ${qa99}x raw (${qa50}x)")
 	unset P50 P99
 done
 
@@ -347,22 +359,26 @@ done
 # pgbench A/B helper
 # ---------------------------------------------------------------------------
 
-# mirror_bench SCRIPT...: warm each script up (3 s), then run them in the
-# order S1..Sn Sn..S1 ($SECONDS_PER_RUN each) so drift hits all alike.  Sets,
-# per script: TPS (mean of its two runs), RUNS (the runs' tps), TX (script
-# runs, warm-up included), INFO (per run, see run_pgbench) and WAITS (what
-# its backends were doing over both runs).
+# mirror_bench SCRIPT...: warm each script up (3 s), then run them
+# $CYCLES times in the order S1..Sn Sn..S1 ($SECONDS_PER_RUN each), so that
+# drift and other load on the machine hit all alike.  Sets, per script: TPS
+# (mean of its runs), RUNS (the runs' tps), TX (script runs, warm-up
+# included), INFO (per run, see run_pgbench) and WAITS (what its backends
+# were doing over all its runs).
 declare -A TPS RUNS TX INFO WAITS
 mirror_bench() {
-	local s order=("$@") i
+	local s order=() i c
 	for s in "$@"; do
 		RUNS[$s]="" TX[$s]=0 INFO[$s]=""
 		: >"$WORK/waits.$s.all"
 		run_pgbench "$s" 3
 		TX[$s]=$((TX[$s] + PGB_TX))
 	done
-	for ((i = $# - 1; i >= 0; i--)); do
-		order+=("${order[i]}")
+	for ((c = 0; c < CYCLES; c++)); do
+		order+=("$@")
+		for ((i = $#; i >= 1; i--)); do
+			order+=("${!i}")
+		done
 	done
 	for s in "${order[@]}"; do
 		run_pgbench "$s" "$SECONDS_PER_RUN" sample
@@ -379,6 +395,8 @@ mirror_bench() {
 # ---------------------------------------------------------------------------
 # 2. lifecycle transitions per second
 # ---------------------------------------------------------------------------
+out "  (section took $((SECONDS - T0)) s)"
+T0=$SECONDS
 out ""
 out "== 2. lifecycle transitions/s, $CLIENTS clients (-j $THREADS), each toggling its own plugin: tego.plugin_enable/disable vs UPDATE bench_plain + pg_notify"
 
@@ -400,7 +418,7 @@ T_RATE=$(awk -v t="${TPS[$A]}" 'BEGIN { printf "%.0f", 2 * t }')
 B_RATE=$(awk -v t="${TPS[$B]}" 'BEGIN { printf "%.0f", 2 * t }')
 q=$(ratio "${TPS[$A]}" "${TPS[$B]}")
 ok=$(met "$q" ">=" 0.7)
-out "  runs (script tps = transitions/s / 2; $SECONDS_PER_RUN s each, in this order):"
+out "  runs (script tps = transitions/s / 2; $SECONDS_PER_RUN s each; $CYCLES x A B B A, grouped by script):"
 out "${INFO[$A]%$'\n'}"
 out "${INFO[$B]%$'\n'}"
 check="tego events written: $((seq1 - seq0)), expected 2 x ${TX[$A]} script runs = $((2 * TX[$A]))"
@@ -415,6 +433,8 @@ TABLE_ROWS+=("| lifecycle transitions/s, $CLIENTS clients | ${T_RATE}/s | ${B_RA
 # ---------------------------------------------------------------------------
 # 3. tego.publish throughput
 # ---------------------------------------------------------------------------
+out "  (section took $((SECONDS - T0)) s)"
+T0=$SECONDS
 out ""
 out "== 3. publish/s, $CLIENTS writers (-j $THREADS), one message per transaction: tego.publish vs pg_notify of the same text"
 
@@ -439,7 +459,7 @@ C_RATE=$(awk -v t="${TPS[$C]}" 'BEGIN { printf "%.0f", t }')
 q=$(ratio "${TPS[$A]}" "${TPS[$B]}")
 qc=$(ratio "${TPS[$A]}" "${TPS[$C]}")
 ok=$(met "$q" ">=" 0.6)
-out "  runs ($SECONDS_PER_RUN s each, in this order):"
+out "  runs ($SECONDS_PER_RUN s each; $CYCLES x A B C C B A, grouped by script):"
 out "${INFO[$A]%$'\n'}"
 out "${INFO[$B]%$'\n'}"
 out "${INFO[$C]%$'\n'}"
@@ -476,7 +496,8 @@ TABLE_ROWS+=("| publish/s, context: vs a durable message | ${T_RATE}/s | ${C_RAT
 	done
 } >"$TABLE"
 
+out "  (section took $((SECONDS - T0)) s)"
 out ""
 out "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-out "results: $RESULTS; table: $TABLE"
+out "total: $SECONDS s; results: $RESULTS; table: $TABLE"
 cleanup
