@@ -5,8 +5,9 @@
  *
  *	  The scheduler hands it a DSM segment with the run: database, role,
  *	  command and time limit.  The worker connects to the database, takes
- *	  the job's role for the rest of its life, runs the command in one
- *	  transaction with statement_timeout set from max_runtime, and writes
+ *	  the job's role for the rest of its life, waits for the job's time
+ *	  (it is started a little ahead), runs the command in one transaction,
+ *	  cancelled like a statement_timeout once max_runtime passes, and writes
  *	  the outcome back into the segment, which the scheduler records once
  *	  the worker has exited.
  *
@@ -33,14 +34,40 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "scheduler.h"
+
+/* Set when the job's max_runtime has passed. */
+static volatile sig_atomic_t runtime_exceeded = false;
+
+/*
+ * Timeout handler: cancel the running statement, as statement_timeout
+ * does.  NB: a background worker has no STATEMENT_TIMEOUT handler (only a
+ * client backend's main loop sets one up), hence a timeout of our own.
+ */
+static void
+max_runtime_handler(void)
+{
+	runtime_exceeded = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
 
 /* Copy an error's message into the slot, and classify it. */
 static void
 record_error(TegoRunSlot *slot, ErrorData *edata)
 {
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && runtime_exceeded)
+	{
+		slot->status = TEGO_RUN_TIMED_OUT;
+		snprintf(slot->message, TEGO_RUN_MESSAGE_BYTES,
+				 "57014: canceling the job after its max_runtime of %d ms",
+				 slot->timeout_ms);
+		return;
+	}
 	slot->status = (edata->sqlerrcode == ERRCODE_QUERY_CANCELED) ?
 		TEGO_RUN_TIMED_OUT : TEGO_RUN_FAILED;
 	snprintf(slot->message, TEGO_RUN_MESSAGE_BYTES, "%s: %s",
@@ -96,10 +123,9 @@ tego_job_runner_main(Datum main_arg)
 	StartTransactionCommand();
 	if (slot->timeout_ms > 0)
 	{
-		char		buf[32];
+		TimeoutId	id = RegisterTimeout(USER_TIMEOUT, max_runtime_handler);
 
-		snprintf(buf, sizeof(buf), "%d", slot->timeout_ms);
-		SetConfigOption("statement_timeout", buf, PGC_SUSET, PGC_S_SESSION);
+		enable_timeout_after(id, slot->timeout_ms);
 	}
 	pgstat_report_activity(STATE_RUNNING, slot->command);
 

@@ -28,6 +28,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "commands/dbcommands.h"
@@ -40,6 +41,7 @@
 #include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
@@ -116,6 +118,7 @@ static HTAB *jobs = NULL;
 static binaryheap *heap = NULL;
 static List *running = NIL;
 static Oid	loaded_extension = InvalidOid;
+static bool recovered = false;	/* runs left by a crash were marked */
 static int64 last_event_seq = 0;
 static TimestampTz next_prune = 0;
 
@@ -842,7 +845,18 @@ scheduler_pass(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "tego scheduler pass");
 
+	/*
+	 * NB: lock the extension so that DROP EXTENSION cannot remove our tables
+	 * during the pass, then look again: it may have been dropped while we
+	 * waited for the lock.
+	 */
 	ext = get_extension_oid("tego", true);
+	if (OidIsValid(ext))
+	{
+		LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+		if (get_extension_oid("tego", true) != ext)
+			ext = InvalidOid;
+	}
 	if (!OidIsValid(ext))
 	{
 		/* wait quietly for CREATE EXTENSION, which wakes us */
@@ -855,9 +869,9 @@ scheduler_pass(void)
 	}
 	else
 	{
-		if (ext != loaded_extension)
+		if (!recovered)
 		{
-			/* first pass, or the extension was created again */
+			/* first pass of this worker: runs a crash left behind */
 			tego_exec(&plan_recover,
 					  "UPDATE tego.job_runs r SET status = 'interrupted',"
 					  " finished_at = pg_catalog.clock_timestamp(),"
@@ -865,6 +879,11 @@ scheduler_pass(void)
 					  "FROM tego.jobs j WHERE j.job_id = r.job_id AND j.kind = 'sql'"
 					  " AND r.status = 'running'",
 					  0, NULL, NULL, NULL, TEGO_SNAPSHOT_WRITE, 0);
+			recovered = true;
+		}
+		if (ext != loaded_extension)
+		{
+			/* first pass, the extension was created again, or an error */
 			load_all_jobs();
 			loaded_extension = ext;
 			ereport(LOG,
@@ -976,7 +995,7 @@ tego_scheduler_main(Datum main_arg)
 
 	for (;;)
 	{
-		TimestampTz wake;
+		volatile TimestampTz wake;
 		long		timeout_ms = -1;
 		int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
 
@@ -989,7 +1008,27 @@ tego_scheduler_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		wake = scheduler_pass();
+		PG_TRY();
+		{
+			wake = scheduler_pass();
+		}
+		PG_CATCH();
+		{
+			/*
+			 * Report the error and carry on after a second, with every job
+			 * read again: a job worker may still be running, so the worker
+			 * does not exit (its jobs would be marked interrupted).
+			 */
+			MemoryContextSwitchTo(PassContext);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			MemoryContextSwitchTo(PassContext);
+			pgstat_report_activity(STATE_IDLE, NULL);
+			loaded_extension = InvalidOid;
+			wake = GetCurrentTimestamp() + USECS_PER_SEC;
+		}
+		PG_END_TRY();
 
 		if (wake != DT_NOEND)
 		{
