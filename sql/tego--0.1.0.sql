@@ -264,8 +264,14 @@ CREATE TABLE tego.job_runs (
     CONSTRAINT job_runs_once UNIQUE (job_id, scheduled_for)
 );
 
-CREATE INDEX job_runs_open_idx ON tego.job_runs (scheduled_for, run_id)
+-- NB: one small partial index per question the scheduler and job_claim()
+-- ask, so that none of them walks over runs in another state.
+CREATE INDEX job_runs_open_idx ON tego.job_runs (job_id, status)
     WHERE status IN ('queued', 'pending', 'running');
+CREATE INDEX job_runs_pending_idx ON tego.job_runs (scheduled_for, run_id)
+    WHERE status = 'pending';
+CREATE INDEX job_runs_queued_idx ON tego.job_runs (scheduled_for, run_id)
+    WHERE status = 'queued';
 CREATE INDEX job_runs_finished_idx ON tego.job_runs (finished_at);
 
 COMMENT ON TABLE tego.job_runs IS 'one row per (job, scheduled time): the unique key is what prevents a double fire';
