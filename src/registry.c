@@ -775,6 +775,30 @@ check_no_enabled_dependents(const char *verb, char **names, int n)
 	}
 }
 
+/*
+ * Refuse a package name that another plugin already uses (read with the
+ * latest snapshot; the unique index catches a concurrent insert).
+ */
+static void
+check_package_free(const char *package_name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(package_name);
+	tego_exec(&plan_package_taken,
+			  "SELECT p.name FROM tego.plugins p "
+			  "WHERE p.package_name OPERATOR(pg_catalog.=) $1",
+			  1, types, values, NULL, TEGO_SNAPSHOT_LATEST, 1);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("package \"%s\" is already registered", package_name),
+				 errdetail("Plugin \"%s\" uses it.",
+						   SPI_getvalue(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1))));
+}
+
 /* ------------------------------------------------------------------------
  * Transitions
  * ------------------------------------------------------------------------
@@ -878,20 +902,7 @@ plugin_add(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("plugin \"%s\" already exists", name)));
 	if (package_name)
-	{
-		lvalues[0] = CStringGetTextDatum(package_name);
-		tego_exec(&plan_package_taken,
-				  "SELECT p.name FROM tego.plugins p "
-				  "WHERE p.package_name OPERATOR(pg_catalog.=) $1",
-				  1, ltypes, lvalues, NULL, TEGO_SNAPSHOT_LATEST, 1);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("package \"%s\" is already registered", package_name),
-					 errdetail("Plugin \"%s\" uses it.",
-							   SPI_getvalue(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 1))));
-	}
+		check_package_free(package_name);
 
 	values[0] = CStringGetTextDatum(name);
 	if (package_name)
@@ -1331,23 +1342,7 @@ plugin_update(PG_FUNCTION_ARGS)
 
 	if (c.package_name_set && c.package_name &&
 		(p->package_name == NULL || strcmp(p->package_name, c.package_name) != 0))
-	{
-		Oid			ltypes[1] = {TEXTOID};
-		Datum		lvalues[1];
-
-		lvalues[0] = CStringGetTextDatum(c.package_name);
-		tego_exec(&plan_package_taken,
-				  "SELECT p.name FROM tego.plugins p "
-				  "WHERE p.package_name OPERATOR(pg_catalog.=) $1",
-				  1, ltypes, lvalues, NULL, TEGO_SNAPSHOT_LATEST, 1);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("package \"%s\" is already registered", c.package_name),
-					 errdetail("Plugin \"%s\" uses it.",
-							   SPI_getvalue(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 1))));
-	}
+		check_package_free(c.package_name);
 
 	if (c.deps_set && !same_names(c.deps, c.ndeps, p->deps, p->ndeps))
 	{
