@@ -425,7 +425,7 @@ check="tego events written: $((seq1 - seq0)), expected 2 x ${TX[$A]} script runs
 if [ $((seq1 - seq0)) -eq $((2 * TX[$A])) ]; then out "  $check: ok"; else out "  warning: $check"; fi
 enabled_left=$(psql_q "SELECT count(*) FROM tego.plugins WHERE name LIKE 'bench-_' AND enabled")
 [ "$enabled_left" = 0 ] || out "  warning: $enabled_left bench plugins left enabled (a script run was cut short)"
-out "  backends over both runs: tego ${WAITS[$A]} | plain ${WAITS[$B]}"
+out "  backends over all runs: tego ${WAITS[$A]} | plain ${WAITS[$B]}"
 WAIT_NOTES+=("lifecycle transitions: tego ${WAITS[$A]}; plain ${WAITS[$B]}")
 out "RESULT lifecycle transitions/s, $CLIENTS clients: tego ${T_RATE}/s | plain table + pg_notify ${B_RATE}/s | ratio ${q}x | target >= 0.7x: $ok"
 TABLE_ROWS+=("| lifecycle transitions/s, $CLIENTS clients | ${T_RATE}/s | ${B_RATE}/s (UPDATE + pg_notify) | ${q}x | ≥ 0.7x | $ok |")
@@ -465,7 +465,7 @@ out "${INFO[$B]%$'\n'}"
 out "${INFO[$C]%$'\n'}"
 check="tego events written: $((seq1 - seq0)), expected ${TX[$A]}"
 if [ $((seq1 - seq0)) -eq "${TX[$A]}" ]; then out "  $check: ok"; else out "  warning: $check"; fi
-out "  backends over both runs: tego.publish ${WAITS[$A]} | pg_notify ${WAITS[$B]} | INSERT + pg_notify ${WAITS[$C]}"
+out "  backends over all runs: tego.publish ${WAITS[$A]} | pg_notify ${WAITS[$B]} | INSERT + pg_notify ${WAITS[$C]}"
 WAIT_NOTES+=("publish: tego.publish ${WAITS[$A]}; pg_notify ${WAITS[$B]}; INSERT + pg_notify ${WAITS[$C]}")
 out "RESULT publish/s, $CLIENTS writers: tego.publish ${T_RATE}/s | pg_notify ${B_RATE}/s | ratio ${q}x | target >= 0.6x: $ok  (context: INSERT + pg_notify ${C_RATE}/s, tego ${qc}x of it)"
 TABLE_ROWS+=("| publish/s, $CLIENTS writers, 1 listener | ${T_RATE}/s | ${B_RATE}/s (pg_notify) | ${q}x | ≥ 0.6x | $ok |")
