@@ -22,13 +22,20 @@
 
 #include "tego.h"
 
-/* Return the saved plan in *slot, preparing and keeping it on first use. */
+/*
+ * Return the saved plan in *slot, preparing and keeping it on first use.
+ *
+ * NB: the plans are generic (CURSOR_OPT_GENERIC_PLAN).  Our statements are
+ * small key lookups whose best plan does not depend on the values; left to
+ * itself the plan cache re-plans "name = ANY ($1)" on every call.
+ */
 SPIPlanPtr
 tego_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s",

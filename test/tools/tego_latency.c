@@ -5,8 +5,16 @@
  * opens a transaction that produces one notification, takes t0 from
  * CLOCK_MONOTONIC right before sending COMMIT, and then waits (poll() over
  * every listener socket and its own) until every listener has received the
- * notification and the COMMIT result is in.  A sample is t_receive - t0 for
- * one listener in one iteration.
+ * notification and the COMMIT result is in.  Two samples per listener and
+ * iteration:
+ *
+ *   - commit-to-listener ("ack_"): t_receive - t_ack, where t_ack is when
+ *     the writer received its COMMIT result, i.e. the commit had completed
+ *     (0 when the listener heard first): what the notification path adds
+ *     after a commit;
+ *   - end to end: t_receive - t0, which also counts the commit itself (for
+ *     a durable commit, the WAL flush; a transaction that only NOTIFYs
+ *     writes no WAL and does not wait for a flush).
  *
  *   --mode tego  toggles plugin "bench-lat" with tego.plugin_enable /
  *                tego.plugin_disable; listeners LISTEN on tego_plugins.
@@ -15,7 +23,8 @@
  *
  * Prints one line:
  *   mode=<m> listeners=<N> iterations=<K> samples=<S> p50_us=.. p90_us=..
- *   p99_us=.. max_us=.. mean_us=..
+ *   p99_us=.. max_us=.. mean_us=.. ack_p50_us=.. ack_p90_us=.. ack_p99_us=..
+ *   ack_max_us=.. ack_mean_us=..
  * (microseconds, rounded).  In tego mode the average notification payload
  * size is reported on stderr, to feed --payload-bytes of a raw run.
  *
@@ -45,6 +54,8 @@ static PGconn **listeners;
 static int	nlisteners;
 static PGconn *writer;
 static double *samples;
+static double *ack_samples;
+static int64_t *received_at;
 static struct pollfd *fds;
 static int *fd_owner;
 static int *received;
@@ -56,7 +67,7 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-			"Usage: %s -d CONNINFO --mode tego|raw --listeners N --iterations K\n"
+			"Usage: %s -d CONNINFO --mode tego|raw|raw-durable --listeners N --iterations K\n"
 			"       [--warmup W] [--payload-bytes B]\n"
 			"\n"
 			"Measure the time from sending COMMIT to each listener receiving the\n"
@@ -65,6 +76,10 @@ usage(FILE *out)
 			"  -d, --dbname CONNINFO  libpq connection string or database name\n"
 			"  --mode tego            toggle plugin \"" BENCH_PLUGIN "\" (channel tego_plugins)\n"
 			"  --mode raw             pg_notify on channel bench_raw (baseline)\n"
+			"  --mode raw-durable     the same, in a transaction that also updates a row\n"
+			"                         of table tego_bench_latency (created if missing),\n"
+			"                         so that its commit waits for the WAL flush as a\n"
+			"                         tego commit does\n"
 			"  --listeners N          listener connections (>= 1)\n"
 			"  --iterations K         measured iterations (>= 1)\n"
 			"  --warmup W             unmeasured iterations first (default 20)\n"
@@ -102,12 +117,16 @@ cleanup(void)
 		PQfinish(writer);
 	writer = NULL;
 	free(samples);
+	free(ack_samples);
+	free(received_at);
 	free(fds);
 	free(fd_owner);
 	free(received);
 	free(listener_seq);
 	free(raw_payload);
 	samples = NULL;
+	ack_samples = NULL;
+	received_at = NULL;
 	fds = NULL;
 	fd_owner = NULL;
 	received = NULL;
@@ -413,7 +432,8 @@ main(int argc, char **argv)
 	int64_t		base_seq = 0;
 	long		it,
 				total,
-				nsamples = 0;
+				nsamples = 0,
+				nack = 0;
 	long long	payload_size_sum = 0;
 	long		payload_size_n = 0;
 	int			i;
@@ -464,8 +484,9 @@ main(int argc, char **argv)
 			conninfo = val;
 		else if (strcmp(name, "--mode") == 0)
 		{
-			if (strcmp(val, "tego") != 0 && strcmp(val, "raw") != 0)
-				usage_error("--mode must be tego or raw, not \"%s\"", val);
+			if (strcmp(val, "tego") != 0 && strcmp(val, "raw") != 0 &&
+				strcmp(val, "raw-durable") != 0)
+				usage_error("--mode must be tego, raw or raw-durable, not \"%s\"", val);
 			mode = val;
 		}
 		else if (strcmp(name, "--listeners") == 0)
@@ -494,11 +515,14 @@ main(int argc, char **argv)
 
 	listeners = calloc((size_t) nlisteners, sizeof(PGconn *));
 	samples = malloc(sizeof(double) * (size_t) nl * (size_t) iterations);
+	ack_samples = malloc(sizeof(double) * (size_t) nl * (size_t) iterations);
+	received_at = calloc((size_t) nlisteners, sizeof(int64_t));
 	fds = malloc(sizeof(struct pollfd) * (size_t) (nlisteners + 1));
 	fd_owner = malloc(sizeof(int) * (size_t) (nlisteners + 1));
 	received = malloc(sizeof(int) * (size_t) nlisteners);
 	listener_seq = malloc(sizeof(int64_t) * (size_t) nlisteners);
-	if (!listeners || !samples || !fds || !fd_owner || !received || !listener_seq)
+	if (!listeners || !samples || !ack_samples || !received_at || !fds ||
+		!fd_owner || !received || !listener_seq)
 	{
 		fprintf(stderr, "%s: out of memory\n", progname);
 		die();
@@ -547,6 +571,14 @@ main(int argc, char **argv)
 	}
 	else
 	{
+		if (strcmp(mode, "raw-durable") == 0)
+		{
+			exec_command(writer, "SET client_min_messages = warning");
+			exec_command(writer, "CREATE TABLE IF NOT EXISTS tego_bench_latency"
+						 " (id int PRIMARY KEY, enabled boolean NOT NULL)");
+			exec_command(writer, "INSERT INTO tego_bench_latency VALUES (1, false)"
+						 " ON CONFLICT DO NOTHING");
+		}
 		raw_payload = malloc((size_t) payload_bytes + 1);
 		if (raw_payload == NULL)
 		{
@@ -561,6 +593,7 @@ main(int argc, char **argv)
 	for (it = 0; it < total; it++)
 	{
 		int64_t		t0,
+					t_ack = 0,
 					deadline;
 		int			pending = nlisteners;
 		int			writer_done = 0;
@@ -589,6 +622,8 @@ main(int argc, char **argv)
 			raw_payload[len++] = '}';
 			raw_payload[len] = '\0';
 			params[0] = raw_payload;
+			if (strcmp(mode, "raw-durable") == 0)
+				exec_command(writer, "UPDATE tego_bench_latency SET enabled = NOT enabled WHERE id = 1");
 			res = PQexecParams(writer, "SELECT pg_notify('bench_raw', $1)",
 							   1, NULL, params, NULL, NULL, 0);
 			if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -676,6 +711,7 @@ main(int argc, char **argv)
 						if (r == NULL)
 						{
 							writer_done = 1;
+							t_ack = now;
 							break;
 						}
 						if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -729,6 +765,7 @@ main(int argc, char **argv)
 					if (ours && !received[i])
 					{
 						received[i] = 1;
+						received_at[i] = now;
 						pending--;
 						if (measured)
 							samples[nsamples++] = (double) (now - t0) / 1000.0;
@@ -737,6 +774,16 @@ main(int argc, char **argv)
 				}
 			}
 		}
+
+		/*
+		 * Commit-to-listener: from the moment the writer learned that its
+		 * COMMIT completed to the listener's receipt (0 when the listener
+		 * was first).
+		 */
+		if (measured)
+			for (i = 0; i < nlisteners; i++)
+				ack_samples[nack++] = received_at[i] > t_ack ?
+					(double) (received_at[i] - t_ack) / 1000.0 : 0.0;
 	}
 
 	/* statistics */
@@ -747,12 +794,21 @@ main(int argc, char **argv)
 		qsort(samples, (size_t) nsamples, sizeof(double), cmp_double);
 		for (k = 0; k < nsamples; k++)
 			sum += samples[k];
+		double		ack_sum = 0;
+
+		qsort(ack_samples, (size_t) nack, sizeof(double), cmp_double);
+		for (k = 0; k < nack; k++)
+			ack_sum += ack_samples[k];
 		printf("mode=%s listeners=%d iterations=%ld samples=%ld "
-			   "p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f mean_us=%.0f\n",
+			   "p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f mean_us=%.0f "
+			   "ack_p50_us=%.0f ack_p90_us=%.0f ack_p99_us=%.0f ack_max_us=%.0f ack_mean_us=%.0f\n",
 			   mode, nlisteners, iterations, nsamples,
 			   percentile(samples, nsamples, 50), percentile(samples, nsamples, 90),
 			   percentile(samples, nsamples, 99), samples[nsamples - 1],
-			   sum / (double) nsamples);
+			   sum / (double) nsamples,
+			   percentile(ack_samples, nack, 50), percentile(ack_samples, nack, 90),
+			   percentile(ack_samples, nack, 99), ack_samples[nack - 1],
+			   ack_sum / (double) nack);
 	}
 	if (tego_mode && payload_size_n > 0)
 		fprintf(stderr, "%s: average tego notification payload %lld bytes\n",
