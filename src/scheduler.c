@@ -1006,6 +1006,8 @@ tego_scheduler_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* apply a new tego.job_run_retention at once */
+			next_prune = 0;
 		}
 
 		PG_TRY();
