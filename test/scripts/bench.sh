@@ -508,3 +508,10 @@ out ""
 out "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 out "total: $SECONDS s; results: $RESULTS; table: $TABLE"
 cleanup
+
+# The scheduler benchmarks (against pg_cron) run in a cluster of their own;
+# TEGO_BENCH_SCHEDULER=0 skips them.
+if [ "${TEGO_BENCH_SCHEDULER:-1}" != 0 ]; then
+	echo
+	bash "$TEGO_TOP/test/bench/scheduler.sh" || exit 1
+fi
