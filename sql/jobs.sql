@@ -127,3 +127,12 @@ SELECT event, key FROM tego.events WHERE seq > :start AND topic = 'tego_jobs' OR
 
 DROP OWNED BY regress_job_owner, regress_job_other;
 DROP ROLE regress_job_owner, regress_job_other, regress_job_su;
+
+-- a transaction that queued events and then dropped the extension still
+-- commits (its events go with the extension)
+BEGIN;
+SELECT tego.publish('orders', '{"id": 7}');
+DROP EXTENSION tego;
+COMMIT;
+CREATE EXTENSION tego;
+SELECT tego.event_seq() AS events_after_recreate;
