@@ -49,7 +49,7 @@
 #   TEGO_SCHED_DRIFT_SECONDS   length of 2a [60]
 #   TEGO_SCHED_LOW_JOBS        per-second jobs of the context run [20]
 #   TEGO_SCHED_LOW_SECONDS     length of the context run [30] (0 skips it)
-#   TEGO_SCHED_MINUTES         minutes of 2b [3]
+#   TEGO_SCHED_MINUTES         minutes of 2b [3] (0 skips it)
 #   TEGO_SCHED_IDLE_SECONDS    window of 3 [60]
 #   TEGO_SCHED_MANY_JOBS       jobs of 4 [10000]
 #   TEGO_SCHED_CPU_SECONDS     CPU window of 4 [60]
@@ -417,13 +417,15 @@ per_second_run() {
 	        FROM tego.job_runs r JOIN tego.jobs j USING (job_id)
 	       WHERE j.name LIKE '${tag}_%' AND r.scheduled_for >= to_timestamp($t_from) AND r.scheduled_for < to_timestamp($t_to)
 	       GROUP BY 1 ORDER BY n, m DESC NULLS FIRST LIMIT 1) w")
+	# job workers that exited in the window (their CPU is in the postmaster's cutime)
+	PS_WORKERS=$(psql_q "SELECT count(*) FROM tego.job_runs WHERE status <> 'skipped'
+	      AND finished_at >= to_timestamp($t_from) AND finished_at < to_timestamp($t_to)")
 	unschedule_all
 	PS_EXPECTED=$((jobs * secs))
 	PS_BUSY=$(busy_pct "$c0" "$c1")
 	PS_SCHED=$(core_pct "$((s1 - s0))" "$secs")
 	PS_PM=$(core_pct "$((p1 - p0))" "$secs")
 	# the postmaster's exited children in the window are the job workers
-	PS_WORKERS=$((PS_EXPECTED - PS_MISSED))
 	PS_KIDS=$(core_pct "$((k1 - k0))" "$secs")
 	PS_PER_RUN=$(calc "$PS_WORKERS > 0 ? 1000 * ($k1 - $k0) / $CLK_TCK / $PS_WORKERS : 0" "%.1f")
 }
@@ -432,6 +434,15 @@ if want 2; then
 	out ""
 	out "== 2a. fire drift of per-second SQL jobs (started_at - scheduled_for; job: SELECT 1)"
 	out "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+	# what a new backend costs here: every SQL job run is a new process
+	pm=$(head -n1 "$WORK/data/postmaster.pid")
+	k0=$(child_ticks "$pm")
+	as_pg pgbench -n -C -c 1 -T 5 -f "$WORK/connect.sql" -d "$CONN" >"$WORK/pgbench.connect.log" 2>&1
+	sleep 0.5
+	k1=$(child_ticks "$pm")
+	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/pgbench.connect.log")
+	CONN_MS=$(calc "${n:-0} > 0 ? 1000 * ($k1 - $k0) / $CLK_TCK / ${n:-1} : 0" "%.1f")
+	out "  a new client backend (pgbench -C, SELECT 1, ${n:-0} connections) costs ${CONN_MS} ms of CPU here (fork to exit): at most ~$(calc "$CONN_MS > 0 ? $(nproc) * 1000 / $CONN_MS : 0" "%.0f") new processes/s fit in $(nproc) cores"
 	for spec in "$DRIFT_JOBS $DRIFT_SECONDS" "$LOW_JOBS $LOW_SECONDS"; do
 		read -r J S <<<"$spec"
 		[ "$S" -gt 0 ] || continue
@@ -443,8 +454,8 @@ if want 2; then
 		ok=$(yesno "\"$PS_P99\" != \"nan\" && $PS_P99 < 10 && $PS_MISSED == 0")
 		if [ "$J" = "$DRIFT_JOBS" ]; then
 			out "RESULT fire drift, $J jobs/s x $S s: p50 ${PS_P50} ms, p99 ${PS_P99} ms over $PS_N started runs, $PS_MISSED of $PS_EXPECTED runs missed | baseline: none (pg_cron 1.4 has no second schedules) | target p99 < 10 ms (and nothing missed): $ok"
-			TABLE_ROWS+=("| fire drift, $J SQL jobs every second for $S s, p50 / p99 | ${PS_P50} ms / ${PS_P99} ms; ${PS_MISSED} of ${PS_EXPECTED} runs missed | — (pg_cron 1.4 has no second schedules) | p99 < 10 ms | $ok |")
-			NOTES+=("$J jobs/s: machine ${PS_BUSY}% busy over the window (load average after: $PS_LOAD); each job run is a new background worker costing ${PS_PER_RUN} ms of CPU (fork to exit), ${PS_KIDS}% of a core in all; the scheduler itself used ${PS_SCHED}% of a core, the postmaster ${PS_PM}%.")
+			TABLE_ROWS+=("| fire drift, $J SQL jobs every second for $S s, p50 / p99 | ${PS_P50} ms / ${PS_P99} ms; ${PS_MISSED} of ${PS_EXPECTED} runs missed | — (pg_cron 1.4 has no second schedules); for scale: a new backend costs ${CONN_MS} ms CPU here, a job run ${PS_PER_RUN} ms | p99 < 10 ms | $ok |")
+			NOTES+=("$J jobs/s: machine ${PS_BUSY}% busy over the window (load average after: $PS_LOAD); each job run is a new background worker costing ${PS_PER_RUN} ms of CPU (fork to exit; a new client backend costs ${CONN_MS} ms here), ${PS_KIDS}% of a core in all; the scheduler itself used ${PS_SCHED}% of a core, the postmaster ${PS_PM}%.")
 		else
 			out "  context: $J jobs/s: p50 ${PS_P50} ms, p99 ${PS_P99} ms, $PS_MISSED of $PS_EXPECTED missed (p99 < 10 ms: $ok)"
 			TABLE_ROWS+=("| (context) fire drift, $J SQL jobs every second for $S s, p50 / p99 | ${PS_P50} ms / ${PS_P99} ms; ${PS_MISSED} of ${PS_EXPECTED} runs missed | — | p99 < 10 ms | $ok |")
@@ -452,9 +463,12 @@ if want 2; then
 		crash_check "benchmark 2a ($J jobs/s)"
 	done
 
-	# -----------------------------------------------------------------------
-	# 2b. per-minute jobs, tego vs pg_cron
-	# -----------------------------------------------------------------------
+fi
+
+# ---------------------------------------------------------------------------
+# 2b. per-minute jobs, tego vs pg_cron
+# ---------------------------------------------------------------------------
+if want 2 && [ "$MINUTES" -gt 0 ]; then
 	out ""
 	out "== 2b. fire drift of per-minute jobs: $MINUTE_JOBS tego jobs and $MINUTE_JOBS pg_cron jobs on '* * * * *' (SELECT 1), side by side, $MINUTES minutes"
 	out "   tego: started_at - scheduled_for (start of the command in the job worker); pg_cron: cron.job_run_details.start_time - its minute"

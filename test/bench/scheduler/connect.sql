@@ -1,0 +1,3 @@
+-- the cost of a new backend on this machine: pgbench -C (one connection per
+-- transaction) running this, compared with the CPU a job worker costs
+SELECT 1;
