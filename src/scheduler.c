@@ -132,6 +132,7 @@ static SPIPlanPtr plan_queued = NULL;
 static SPIPlanPtr plan_to_pending = NULL;
 static SPIPlanPtr plan_to_running = NULL;
 static SPIPlanPtr plan_fail_run = NULL;
+static SPIPlanPtr plan_skip_run = NULL;
 static SPIPlanPtr plan_finish_run = NULL;
 static SPIPlanPtr plan_expire = NULL;
 static SPIPlanPtr plan_app_deadline = NULL;
@@ -370,9 +371,10 @@ refresh_jobs(void)
  */
 
 /*
- * Insert the run of a job for a scheduled time: queued, or skipped when
- * the overlap policy says so.  ON CONFLICT makes a second fire of the same
- * time (after a crash) a no-op.
+ * Insert the run of a job for a scheduled time: queued, or skipped when a
+ * run of the job already waits (whether a run still active at the time
+ * makes this one wait or be skipped is decided in start_queued_runs()).
+ * ON CONFLICT makes a second fire of the same time (after a crash) a no-op.
  */
 static void
 fire(SchedJob *job, TimestampTz scheduled_for)
@@ -384,18 +386,15 @@ fire(SchedJob *job, TimestampTz scheduled_for)
 	values[1] = TimestampTzGetDatum(scheduled_for);
 	tego_exec(&plan_fire,
 			  "WITH open AS ("
-			  " SELECT count(*) FILTER (WHERE r.status <> 'queued') AS active,"
-			  "        count(*) FILTER (WHERE r.status = 'queued') AS queued"
-			  "   FROM tego.job_runs r WHERE r.job_id = $1"
-			  "    AND r.status IN ('queued', 'pending', 'running')) "
+			  " SELECT count(*) AS queued"
+			  "   FROM tego.job_runs r WHERE r.job_id = $1 AND r.status = 'queued') "
 			  "INSERT INTO tego.job_runs (job_id, job_name, username, scheduled_for,"
 			  "                           status, finished_at, message) "
 			  "SELECT j.job_id, j.name, j.username, $2, s.status,"
 			  "       CASE WHEN s.status = 'skipped' THEN pg_catalog.clock_timestamp() END,"
-			  "       CASE WHEN s.status = 'skipped' THEN 'the previous run was still active' END "
+			  "       CASE WHEN s.status = 'skipped' THEN 'a run of the job was already waiting' END "
 			  "  FROM tego.jobs j, open o,"
-			  "       LATERAL (SELECT CASE WHEN o.active = 0 AND o.queued = 0 THEN 'queued'"
-			  "                            WHEN j.overlap = 'queue' AND o.queued = 0 THEN 'queued'"
+			  "       LATERAL (SELECT CASE WHEN o.queued = 0 THEN 'queued'"
 			  "                            ELSE 'skipped' END AS status) s "
 			  " WHERE j.job_id = $1 AND j.active "
 			  "ON CONFLICT (job_id, scheduled_for) DO NOTHING",
@@ -459,10 +458,14 @@ run_event(const char *event, const char *job_name, Jsonb *payload)
 /*
  * Start the queued runs whose job has no active run: app runs become
  * pending (and are announced), SQL runs become running and are handed to
- * job workers after commit, as long as tego.max_running_jobs allows.
+ * job workers after commit, as long as tego.max_running_jobs allows.  A
+ * scheduled run whose job still has an active run at the run's time is
+ * skipped under the "skip" overlap policy, and waits under "queue" (a
+ * manual run always waits).  *wake is lowered to the time of the next such
+ * decision.
  */
 static List *
-start_queued_runs(void)
+start_queued_runs(TimestampTz now, TimestampTz *wake)
 {
 	List	   *launch = NIL;
 	List	   *started_jobs = NIL;
@@ -477,11 +480,12 @@ start_queued_runs(void)
 			  "       pg_catalog.jsonb_build_object('run_id', r.run_id, 'job_id', r.job_id,"
 			  "         'job', j.name, 'scheduled_for', r.scheduled_for, 'attempt', r.attempt,"
 			  "         'manual', r.manual, 'payload', j.payload),"
-			  "       CASE WHEN NOT r.manual THEN r.scheduled_for END "
+			  "       CASE WHEN NOT r.manual THEN r.scheduled_for END,"
+			  "       EXISTS (SELECT 1 FROM tego.job_runs a WHERE a.job_id = r.job_id"
+			  "               AND a.status IN ('pending', 'running')),"
+			  "       j.overlap = 'skip' AND NOT r.manual, r.scheduled_for "
 			  "  FROM tego.job_runs r JOIN tego.jobs j ON j.job_id = r.job_id "
-			  " WHERE r.status = 'queued' AND NOT EXISTS ("
-			  "   SELECT 1 FROM tego.job_runs a WHERE a.job_id = r.job_id"
-			  "      AND a.status IN ('pending', 'running')) "
+			  " WHERE r.status = 'queued' "
 			  " ORDER BY r.scheduled_for, r.run_id",
 			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_WRITE, 0);
 	queued = SPI_tuptable;
@@ -509,7 +513,26 @@ start_queued_runs(void)
 			continue;
 
 		values[0] = Int64GetDatum(run_id);
-		if (strcmp(kind, "app") == 0)
+		if (DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull)))
+		{
+			/* the job's previous run is still active */
+			TimestampTz due = DatumGetTimestampTz(SPI_getbinval(tup, desc, 13,
+																&isnull));
+
+			if (DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull)))
+			{
+				if (due <= now)
+					tego_exec(&plan_skip_run,
+							  "UPDATE tego.job_runs SET status = 'skipped',"
+							  " finished_at = pg_catalog.clock_timestamp(),"
+							  " message = 'the previous run was still active'"
+							  " WHERE run_id = $1",
+							  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
+				else
+					*wake = Min(*wake, due);
+			}
+		}
+		else if (strcmp(kind, "app") == 0)
 		{
 			Jsonb	   *payload = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 9,
 																   &isnull));
@@ -525,7 +548,8 @@ start_queued_runs(void)
 			char	   *database = SPI_getvalue(tup, desc, 5);
 			char	   *username = SPI_getvalue(tup, desc, 6);
 			char	   *command = SPI_getvalue(tup, desc, 7);
-			Datum		ms = SPI_getbinval(tup, desc, 8, &isnull);
+			bool		no_limit;
+			Datum		ms = SPI_getbinval(tup, desc, 8, &no_limit);
 			Oid			dboid;
 			Oid			roleoid;
 			const char *problem = NULL;
@@ -569,7 +593,7 @@ start_queued_runs(void)
 				req->database_oid = dboid;
 				req->role_oid = roleoid;
 				req->command = MemoryContextStrdup(PassContext, command);
-				req->max_runtime_ms = isnull ? 0 : DatumGetInt64(ms);
+				req->max_runtime_ms = no_limit ? 0 : DatumGetInt64(ms);
 				{
 					MemoryContext old = MemoryContextSwitchTo(PassContext);
 
@@ -897,7 +921,7 @@ scheduler_pass(void)
 		t = collect_job_workers(now);
 		wake = Min(wake, t);
 		fire_due_jobs(now);
-		launch = start_queued_runs();
+		launch = start_queued_runs(now, &wake);
 		t = expire_app_runs(now);
 		wake = Min(wake, t);
 		prune_history(now);
