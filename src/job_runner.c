@@ -5,11 +5,13 @@
  *
  *	  The scheduler hands it a DSM segment with the run: database, role,
  *	  command and time limit.  The worker connects to the database, takes
- *	  the job's role for the rest of its life, waits for the job's time
+ *	  the job's role for the run, waits for the job's time
  *	  (it is started a little ahead), runs the command in one transaction,
  *	  cancelled like a statement_timeout once max_runtime passes, and writes
- *	  the outcome back into the segment, which the scheduler records once
- *	  the worker has exited.
+ *	  the outcome back into the segment and wakes the scheduler, which
+ *	  records it.  Then the worker stays in the pool (shared memory) for the
+ *	  next run of the same database and role, so that frequent jobs do not
+ *	  pay for a new backend each time; it exits after a minute without one.
  *
  *	  NB: PostgreSQL 15 refuses background-worker connections as roles
  *	  without LOGIN, so the worker connects as the bootstrap superuser and
@@ -36,6 +38,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
+
+#include "port/atomics.h"
+#include "storage/lwlock.h"
 
 #include "scheduler.h"
 
@@ -75,30 +80,24 @@ record_error(TegoRunSlot *slot, ErrorData *edata)
 			 edata->message ? edata->message : "unknown error");
 }
 
-/* Entry point of a "tego job" background worker. */
-void
-tego_job_runner_main(Datum main_arg)
+/* The max_runtime timer, registered once per worker. */
+static TimeoutId runtime_timeout = MAX_TIMEOUTS;
+
+/* This worker's slot in the pool, or -1. */
+static int	pool_index = -1;
+
+/*
+ * Run the job in slot: take its role, wait for its time, run the command
+ * in one transaction, write the outcome.  The worker is left as the
+ * bootstrap superuser again, with its settings reset.
+ */
+static void
+run_job(TegoRunSlot *slot, MemoryContext job_context)
 {
-	dsm_segment *seg;
-	TegoRunSlot *slot;
-	MemoryContext job_context;
+	Oid			save_userid;
+	int			save_sec_context;
 
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	seg = dsm_attach(DatumGetUInt32(main_arg));
-	if (seg == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tego job worker could not attach to its job")));
-	slot = dsm_segment_address(seg);
-
-	BackgroundWorkerInitializeConnectionByOid(slot->database_oid,
-											  BOOTSTRAP_SUPERUSERID, 0);
-	pgstat_report_appname("tego job");
-	job_context = AllocSetContextCreate(TopMemoryContext, "tego job",
-										ALLOCSET_DEFAULT_SIZES);
-
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(slot->role_oid, SECURITY_LOCAL_USERID_CHANGE);
 
 	/* started ahead of time: wait for the job's scheduled time */
@@ -118,14 +117,15 @@ tego_job_runner_main(Datum main_arg)
 
 	slot->started_at = GetCurrentTimestamp();
 	slot->status = TEGO_RUN_RUNNING;
+	runtime_exceeded = false;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	if (slot->timeout_ms > 0)
 	{
-		TimeoutId	id = RegisterTimeout(USER_TIMEOUT, max_runtime_handler);
-
-		enable_timeout_after(id, slot->timeout_ms);
+		if (runtime_timeout == MAX_TIMEOUTS)
+			runtime_timeout = RegisterTimeout(USER_TIMEOUT, max_runtime_handler);
+		enable_timeout_after(runtime_timeout, slot->timeout_ms);
 	}
 	pgstat_report_activity(STATE_RUNNING, slot->command);
 
@@ -145,6 +145,8 @@ tego_job_runner_main(Datum main_arg)
 				 SPI_result_code_string(rc), (unsigned long long) SPI_processed);
 		SPI_finish();
 		PopActiveSnapshot();
+		if (slot->timeout_ms > 0)
+			disable_timeout(runtime_timeout, false);
 		CommitTransactionCommand();
 		slot->status = TEGO_RUN_SUCCEEDED;
 	}
@@ -152,6 +154,8 @@ tego_job_runner_main(Datum main_arg)
 	{
 		ErrorData  *edata;
 
+		if (slot->timeout_ms > 0)
+			disable_timeout(runtime_timeout, false);
 		MemoryContextSwitchTo(job_context);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -161,11 +165,177 @@ tego_job_runner_main(Datum main_arg)
 				(errmsg("tego job run %lld failed: %s", (long long) slot->run_id,
 						edata->message)));
 		AbortCurrentTransaction();
+		QueryCancelPending = false;
 	}
 	PG_END_TRY();
 
 	slot->finished_at = GetCurrentTimestamp();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	dsm_detach(seg);
+	MemoryContextReset(job_context);
+
+	/*
+	 * NB: the next run (of the same role) must not inherit this one's
+	 * session settings: reset them as RESET ALL does.
+	 */
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	StartTransactionCommand();
+	ResetAllOptions();
+	CommitTransactionCommand();
+}
+
+/* Tell the scheduler that a run is over. */
+static void
+report_done(TegoRunSlot *slot)
+{
+	Latch	   *latch = NULL;
+
+	pg_write_barrier();
+	slot->done = true;
+	LWLockAcquire(tego_shared->lock, LW_SHARED);
+	if (tego_shared->scheduler_pid != 0)
+		latch = tego_shared->scheduler_latch;
+	LWLockRelease(tego_shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+/*
+ * Offer this worker for the next run of (database, role) and wait for one.
+ * Returns the handle of the run handed over, or DSM_HANDLE_INVALID when
+ * none came within TEGO_POOL_IDLE_MS (or no pool slot is free).
+ */
+static dsm_handle
+wait_for_run(Oid database_oid, Oid role_oid, pid_t owner)
+{
+	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  TEGO_POOL_IDLE_MS);
+	dsm_handle	run = DSM_HANDLE_INVALID;
+	int			i;
+
+	LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
+	if (pool_index < 0)
+	{
+		int			idle = 0;
+
+		/* at most tego.max_running_jobs idle workers per scheduler */
+		for (i = 0; i < tego_shared->pool_size; i++)
+			if (tego_shared->pool[i].state == TEGO_POOL_IDLE &&
+				tego_shared->pool[i].owner == owner)
+				idle++;
+		for (i = 0; i < tego_shared->pool_size && pool_index < 0 &&
+			 idle < tego_max_running_jobs; i++)
+			if (tego_shared->pool[i].state == TEGO_POOL_FREE)
+				pool_index = i;
+	}
+	if (pool_index >= 0)
+	{
+		TegoPoolSlot *ps = &tego_shared->pool[pool_index];
+
+		ps->state = TEGO_POOL_IDLE;
+		ps->pid = MyProcPid;
+		ps->owner = owner;
+		ps->latch = MyLatch;
+		ps->database_oid = database_oid;
+		ps->role_oid = role_oid;
+		ps->assigned = DSM_HANDLE_INVALID;
+	}
+	LWLockRelease(tego_shared->lock);
+	if (pool_index < 0)
+		return DSM_HANDLE_INVALID;
+
+	for (;;)
+	{
+		TegoPoolSlot *ps = &tego_shared->pool[pool_index];
+		long		ms;
+
+		LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
+		if (ps->pid != MyProcPid || ps->state == TEGO_POOL_FREE)
+			pool_index = -1;	/* sent away by the scheduler */
+		else if (ps->state == TEGO_POOL_ASSIGNED)
+		{
+			run = ps->assigned;
+			ps->state = TEGO_POOL_BUSY;
+		}
+		else if (GetCurrentTimestamp() >= give_up)
+		{
+			ps->state = TEGO_POOL_FREE;
+			ps->pid = 0;
+			pool_index = -1;
+		}
+		LWLockRelease(tego_shared->lock);
+		if (run != DSM_HANDLE_INVALID || pool_index < 0)
+			return run;
+
+		ms = (long) ((give_up - GetCurrentTimestamp() + 999) / 1000);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(ms, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Leave the pool when the worker exits. */
+static void
+leave_pool(int code, Datum arg)
+{
+	if (pool_index < 0 || tego_shared == NULL)
+		return;
+	LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
+	if (tego_shared->pool[pool_index].pid == MyProcPid)
+	{
+		tego_shared->pool[pool_index].state = TEGO_POOL_FREE;
+		tego_shared->pool[pool_index].pid = 0;
+	}
+	LWLockRelease(tego_shared->lock);
+	pool_index = -1;
+}
+
+/*
+ * Entry point of a "tego job" background worker: run the job it was
+ * started for, then the runs the scheduler hands it, until it has waited
+ * TEGO_POOL_IDLE_MS for one in vain.
+ */
+void
+tego_job_runner_main(Datum main_arg)
+{
+	dsm_handle	handle = DatumGetUInt32(main_arg);
+	MemoryContext job_context;
+	Oid			database_oid = InvalidOid;
+	pid_t		owner;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	owner = MyBgworkerEntry->bgw_notify_pid;
+	job_context = AllocSetContextCreate(TopMemoryContext, "tego job",
+										ALLOCSET_DEFAULT_SIZES);
+	before_shmem_exit(leave_pool, (Datum) 0);
+
+	while (handle != DSM_HANDLE_INVALID)
+	{
+		dsm_segment *seg = dsm_attach(handle);
+		TegoRunSlot *slot;
+		Oid			role_oid;
+
+		if (seg == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("tego job worker could not attach to its job")));
+		slot = dsm_segment_address(seg);
+
+		if (!OidIsValid(database_oid))
+		{
+			database_oid = slot->database_oid;
+			BackgroundWorkerInitializeConnectionByOid(database_oid,
+													  BOOTSTRAP_SUPERUSERID, 0);
+			pgstat_report_appname("tego job");
+		}
+
+		run_job(slot, job_context);
+		role_oid = slot->role_oid;
+		report_done(slot);
+		dsm_detach(seg);
+
+		handle = wait_for_run(database_oid, role_oid, owner);
+	}
 	proc_exit(0);
 }

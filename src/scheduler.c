@@ -36,6 +36,7 @@
 #include "lib/binaryheap.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "port/atomics.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/dsm.h"
@@ -89,13 +90,20 @@ typedef struct SchedJob
 /* When the scheduler acts on a job's next fire time. */
 #define FIRE_AT(job) ((job)->next - ((job)->is_sql ? PRESTART_USECS : 0))
 
+/* A job worker this scheduler started (it may serve many runs). */
+typedef struct JobWorker
+{
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;			/* 0 until known */
+} JobWorker;
+
 /* An SQL job being run by a job worker. */
 typedef struct RunningJob
 {
 	int64		run_id;
 	char	   *job_name;
 	dsm_segment *seg;
-	BackgroundWorkerHandle *handle;
+	JobWorker  *worker;
 	TimestampTz deadline;		/* stop it after this; 0 = no limit */
 	bool		terminated;
 } RunningJob;
@@ -116,7 +124,8 @@ static MemoryContext SchedulerContext = NULL;	/* jobs, running workers */
 static MemoryContext PassContext = NULL;	/* reset before every pass */
 static HTAB *jobs = NULL;
 static binaryheap *heap = NULL;
-static List *running = NIL;
+static List *running = NIL;		/* RunningJob */
+static List *job_workers = NIL; /* JobWorker */
 static Oid	loaded_extension = InvalidOid;
 static bool recovered = false;	/* runs left by a crash were marked */
 static int64 last_event_seq = 0;
@@ -716,10 +725,12 @@ collect_job_workers(TimestampTz now)
 	{
 		RunningJob *rj = lfirst(lc);
 		pid_t		pid;
-		BgwHandleStatus st = GetBackgroundWorkerPid(rj->handle, &pid);
 		TegoRunSlot *slot = dsm_segment_address(rj->seg);
+		bool		done = slot->done;
+		BgwHandleStatus st = GetBackgroundWorkerPid(rj->worker->handle, &pid);
 
-		if (st == BGWH_STOPPED)
+		pg_read_barrier();
+		if (done || st == BGWH_STOPPED)
 		{
 			const char *status;
 			const char *message = slot->message;
@@ -753,14 +764,82 @@ collect_job_workers(TimestampTz now)
 		{
 			if (rj->deadline <= now && !rj->terminated)
 			{
-				TerminateBackgroundWorker(rj->handle);
+				TerminateBackgroundWorker(rj->worker->handle);
 				rj->terminated = true;
 			}
 			else if (!rj->terminated && rj->deadline < next)
 				next = rj->deadline;
 		}
 	}
+	/* forget the workers that have exited */
+	foreach(lc, job_workers)
+	{
+		JobWorker  *w = lfirst(lc);
+		pid_t		pid;
+		BgwHandleStatus st = GetBackgroundWorkerPid(w->handle, &pid);
+		ListCell   *rl;
+		bool		busy = false;
+
+		if (st == BGWH_STARTED)
+			w->pid = pid;
+		if (st != BGWH_STOPPED)
+			continue;
+		foreach(rl, running)
+			if (((RunningJob *) lfirst(rl))->worker == w)
+				busy = true;
+		if (!busy)
+		{
+			pfree(w->handle);
+			pfree(w);
+			job_workers = foreach_delete_current(job_workers, lc);
+		}
+	}
 	return next;
+}
+
+/*
+ * An idle job worker of ours for (database, role), marked assigned the run
+ * in seg and woken; NULL when there is none.
+ */
+static JobWorker *
+assign_to_idle_worker(Oid database_oid, Oid role_oid, dsm_segment *seg)
+{
+	int			i;
+	Latch	   *latch = NULL;
+	JobWorker  *found = NULL;
+
+	LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < tego_shared->pool_size && found == NULL; i++)
+	{
+		TegoPoolSlot *ps = &tego_shared->pool[i];
+		ListCell   *lc;
+
+		if (ps->state != TEGO_POOL_IDLE || ps->owner != MyProcPid ||
+			ps->database_oid != database_oid || ps->role_oid != role_oid)
+			continue;
+		/* it must be one whose handle we hold, to notice if it dies */
+		foreach(lc, job_workers)
+		{
+			JobWorker  *w = lfirst(lc);
+			pid_t		pid;
+
+			if (w->pid == 0 &&
+				GetBackgroundWorkerPid(w->handle, &pid) == BGWH_STARTED)
+				w->pid = pid;
+			if (w->pid == ps->pid)
+				found = w;
+		}
+		if (found)
+		{
+			ps->state = TEGO_POOL_ASSIGNED;
+			ps->assigned = dsm_segment_handle(seg);
+			latch = ps->latch;
+		}
+	}
+	LWLockRelease(tego_shared->lock);
+	if (latch)
+		SetLatch(latch);
+	return found;
 }
 
 /* Hand an SQL run to a new job worker (outside any transaction). */
@@ -798,18 +877,36 @@ launch_job_worker(LaunchRequest *req)
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 	worker.bgw_notify_pid = MyProcPid;
 
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-	{
-		dsm_detach(seg);
-		MemoryContextSwitchTo(old);
-		return false;
-	}
-
 	rj = palloc0(sizeof(RunningJob));
+	rj->worker = assign_to_idle_worker(req->database_oid, req->role_oid, seg);
+	if (rj->worker == NULL)
+	{
+		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		{
+			/* make room for the next attempt: send our idle workers away */
+			int			i;
+
+			LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
+			for (i = 0; i < tego_shared->pool_size; i++)
+				if (tego_shared->pool[i].state == TEGO_POOL_IDLE &&
+					tego_shared->pool[i].owner == MyProcPid)
+				{
+					tego_shared->pool[i].state = TEGO_POOL_FREE;
+					SetLatch(tego_shared->pool[i].latch);
+				}
+			LWLockRelease(tego_shared->lock);
+			dsm_detach(seg);
+			pfree(rj);
+			MemoryContextSwitchTo(old);
+			return false;
+		}
+		rj->worker = palloc0(sizeof(JobWorker));
+		rj->worker->handle = handle;
+		job_workers = lappend(job_workers, rj->worker);
+	}
 	rj->run_id = req->run_id;
 	rj->job_name = pstrdup(req->job_name);
 	rj->seg = seg;
-	rj->handle = handle;
 	if (req->max_runtime_ms > 0)
 		rj->deadline = TimestampTzPlusMilliseconds(Max(GetCurrentTimestamp(),
 													   req->start_at),
@@ -976,8 +1073,8 @@ scheduler_shutdown(int code, Datum arg)
 {
 	ListCell   *lc;
 
-	foreach(lc, running)
-		TerminateBackgroundWorker(((RunningJob *) lfirst(lc))->handle);
+	foreach(lc, job_workers)
+		TerminateBackgroundWorker(((JobWorker *) lfirst(lc))->handle);
 
 	if (tego_shared)
 	{

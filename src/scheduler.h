@@ -13,10 +13,35 @@
 
 #include "datatype/timestamp.h"
 #include "pgtime.h"
+#include "storage/dsm.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
 #include "cron.h"
+
+/* What a job worker is doing, as the scheduler sees it. */
+typedef enum TegoPoolState
+{
+	TEGO_POOL_FREE = 0,			/* slot unused */
+	TEGO_POOL_IDLE,				/* connected, waiting for a run */
+	TEGO_POOL_ASSIGNED,			/* handed a run, not yet taken */
+	TEGO_POOL_BUSY				/* running a run */
+} TegoPoolState;
+
+/*
+ * A job worker that stays connected between runs, so that a job does not
+ * pay for a new backend every time.  It serves one database and one role.
+ */
+typedef struct TegoPoolSlot
+{
+	TegoPoolState state;
+	pid_t		pid;
+	pid_t		owner;			/* the scheduler that may hand it runs */
+	Latch	   *latch;
+	Oid			database_oid;
+	Oid			role_oid;
+	dsm_handle	assigned;		/* the run handed to it */
+} TegoPoolSlot;
 
 /* State every backend can see (exists only when tego is preloaded). */
 typedef struct TegoShared
@@ -26,6 +51,8 @@ typedef struct TegoShared
 	Latch	   *scheduler_latch;
 	TimestampTz scheduler_started;
 	uint64		wakeups;		/* times the scheduler was asked to wake */
+	int			pool_size;
+	TegoPoolSlot pool[FLEXIBLE_ARRAY_MEMBER];
 } TegoShared;
 
 /* A job run handed to a runner worker, in a DSM segment of its own. */
@@ -48,6 +75,7 @@ typedef struct TegoRunSlot
 	int			timeout_ms;		/* statement_timeout; 0 = none */
 	TimestampTz start_at;		/* run the command at this time; 0 = at once */
 	volatile TegoRunStatus status;
+	volatile bool done;			/* set last, once the outcome is written */
 	TimestampTz started_at;
 	TimestampTz finished_at;
 	char		message[TEGO_RUN_MESSAGE_BYTES];
@@ -60,6 +88,9 @@ extern int	tego_max_running_jobs;
 extern int	tego_job_run_retention;
 extern bool tego_allow_superuser_jobs;
 extern bool tego_enable_scheduler;
+
+/* How long an idle job worker waits for another run before it exits. */
+#define TEGO_POOL_IDLE_MS	(60 * 1000)
 
 /* shmem.c */
 extern TegoShared *tego_shared;

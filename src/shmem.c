@@ -40,13 +40,22 @@ tego_shmem_init(void)
 	shmem_startup_hook = tego_shmem_startup;
 }
 
+/* Size of the shared state: one pool slot per possible background worker. */
+static Size
+tego_shmem_size(void)
+{
+	return MAXALIGN(add_size(offsetof(TegoShared, pool),
+							 mul_size(max_worker_processes,
+									  sizeof(TegoPoolSlot))));
+}
+
 /* Ask for our share of shared memory and one named LWLock. */
 static void
 tego_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(TegoShared)));
+	RequestAddinShmemSpace(tego_shmem_size());
 	RequestNamedLWLockTranche("tego", 1);
 }
 
@@ -60,11 +69,12 @@ tego_shmem_startup(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	tego_shared = ShmemInitStruct("tego", sizeof(TegoShared), &found);
+	tego_shared = ShmemInitStruct("tego", tego_shmem_size(), &found);
 	if (!found)
 	{
-		memset(tego_shared, 0, sizeof(TegoShared));
+		memset(tego_shared, 0, tego_shmem_size());
 		tego_shared->lock = &(GetNamedLWLockTranche("tego"))->lock;
+		tego_shared->pool_size = max_worker_processes;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

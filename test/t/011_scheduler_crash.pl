@@ -181,10 +181,12 @@ ok( poll_until(
 
 # kill right after a run, when the scheduler sleeps until the next one
 ok( poll_until(
-		q{SELECT count(*) = 0 FROM pg_stat_activity
-           WHERE backend_type = 'tego job'
-              OR (backend_type = 'tego scheduler' AND state <> 'idle')}, 10),
-	'the scheduler is idle and no job runs');
+		q{SELECT (SELECT count(*) FROM pg_stat_activity
+                   WHERE (backend_type = 'tego job' AND state <> 'idle')
+                      OR (backend_type = 'tego scheduler' AND state <> 'idle')) = 0
+             AND (SELECT count(*) FROM tego.job_runs
+                   WHERE job_name = 'every5' AND status IN ('queued', 'running')) = 0}, 10),
+	'the scheduler is idle and no job runs (an idle job worker may wait in the pool)');
 my $pid3 = scheduler_pid();
 my $last_before = q1(q{SELECT max(run_id) FROM tego.job_runs WHERE job_name = 'every5'});
 $killed_at = time;
