@@ -18,7 +18,8 @@
 #      b. 20 tego jobs and 20 pg_cron jobs on '* * * * *', 3 minutes, side by
 #         side; pg_cron's drift is start_time - its minute
 #                                        target: tego p99 below pg_cron's p99
-#   3. wakeups per minute of the idle scheduler (next job an hour away):
+#   3. wakeups per minute of the idle scheduler (next job an hour away,
+#      measured once idle pooled job workers have retired; runs after 5):
 #      voluntary + involuntary context switches of the process over 60 s,
 #      tego scheduler vs pg_cron launcher over the same 60 s      target 0
 #   4. 10,000 idle jobs: tego.schedule() latency while adding them (pgbench
@@ -166,6 +167,19 @@ child_ticks() {
 	sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $14 + $15 }'
 }
 
+# job_ticks POSTMASTER-PID: CPU ticks of the SQL job workers so far: those
+# that exited (in the postmaster's cutime + cstime; other exited backends
+# count too, but none exit during the windows this is used for) and the
+# live "tego job" processes (pooled workers live across runs)
+job_ticks() {
+	local t p
+	t=$(child_ticks "$1")
+	for p in $(ps --ppid "$1" -o pid=,args= 2>/dev/null | awk '/postgres: tego job/ { print $1 }'); do
+		t=$((t + $(cpu_ticks "$p")))
+	done
+	echo "$t"
+}
+
 # ctxt PID: voluntary + involuntary context switches of a process
 ctxt() {
 	[ -r "/proc/$1/status" ] || { echo 0; return; }
@@ -287,14 +301,15 @@ crash_check() {
 	fi
 }
 
-# unschedule_all: remove every tego and pg_cron job, wait for job workers
+# unschedule_all: remove every tego and pg_cron job, wait for the runs in
+# progress (idle pooled job workers stay until they retire)
 unschedule_all() {
 	psql_q "SELECT count(tego.unschedule(name)) FROM tego.jobs" \
 		"SELECT count(cron.unschedule(jobid)) FROM cron.job" >/dev/null ||
 		tego_die "unscheduling failed"
 	local i
 	for ((i = 0; i < 100; i++)); do
-		[ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('tego job', 'pg_cron')")" = 0 ] && return 0
+		[ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('tego job', 'pg_cron') AND state <> 'idle'")" = 0 ] && return 0
 		sleep 0.1
 	done
 }
@@ -404,9 +419,9 @@ per_second_run() {
 	pm=$(head -n1 "$WORK/data/postmaster.pid")
 	SCHED_PID=$(wait_pid_of "tego scheduler")
 	sleep_until "$t_from"
-	c0=$(sys_cpu) s0=$(cpu_ticks "$SCHED_PID") p0=$(cpu_ticks "$pm") k0=$(child_ticks "$pm")
+	c0=$(sys_cpu) s0=$(cpu_ticks "$SCHED_PID") p0=$(cpu_ticks "$pm") k0=$(job_ticks "$pm")
 	sleep_until "$t_to"
-	c1=$(sys_cpu) s1=$(cpu_ticks "$SCHED_PID") p1=$(cpu_ticks "$pm") k1=$(child_ticks "$pm")
+	c1=$(sys_cpu) s1=$(cpu_ticks "$SCHED_PID") p1=$(cpu_ticks "$pm") k1=$(job_ticks "$pm")
 	sleep 3
 	PS_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 	# (unscheduling deletes the runs: read them first)
@@ -417,7 +432,7 @@ per_second_run() {
 	        FROM tego.job_runs r JOIN tego.jobs j USING (job_id)
 	       WHERE j.name LIKE '${tag}_%' AND r.scheduled_for >= to_timestamp($t_from) AND r.scheduled_for < to_timestamp($t_to)
 	       GROUP BY 1 ORDER BY n, m DESC NULLS FIRST LIMIT 1) w")
-	# job workers that exited in the window (their CPU is in the postmaster's cutime)
+	# runs that finished in the window
 	PS_WORKERS=$(psql_q "SELECT count(*) FROM tego.job_runs WHERE status <> 'skipped'
 	      AND finished_at >= to_timestamp($t_from) AND finished_at < to_timestamp($t_to)")
 	unschedule_all
@@ -425,7 +440,7 @@ per_second_run() {
 	PS_BUSY=$(busy_pct "$c0" "$c1")
 	PS_SCHED=$(core_pct "$((s1 - s0))" "$secs")
 	PS_PM=$(core_pct "$((p1 - p0))" "$secs")
-	# the postmaster's exited children in the window are the job workers
+	# CPU of the job workers per run that finished in the window
 	PS_KIDS=$(core_pct "$((k1 - k0))" "$secs")
 	PS_PER_RUN=$(calc "$PS_WORKERS > 0 ? 1000 * ($k1 - $k0) / $CLK_TCK / $PS_WORKERS : 0" "%.1f")
 }
@@ -450,12 +465,12 @@ if want 2; then
 		out "  $J jobs every second for $S s: $PS_N of $PS_EXPECTED runs started; missed $PS_MISSED (skipped as 'previous run still active' $PS_SKIPPED, failed/other $PS_FAILED)"
 		out "    drift of the started runs: p50 ${PS_P50} ms, p99 ${PS_P99} ms, max ${PS_MAX} ms"
 		out "    worst second: $PS_WORST"
-		out "    CPU over the window: machine ${PS_BUSY}% busy (all $(nproc) cores), tego scheduler ${PS_SCHED}% of a core, postmaster ${PS_PM}% of a core, exited job workers ${PS_KIDS}% of a core = ${PS_PER_RUN} ms per run (fork to exit); load average after: $PS_LOAD"
+		out "    CPU over the window: machine ${PS_BUSY}% busy (all $(nproc) cores), tego scheduler ${PS_SCHED}% of a core, postmaster ${PS_PM}% of a core, job workers ${PS_KIDS}% of a core = ${PS_PER_RUN} ms per run; load average after: $PS_LOAD"
 		ok=$(yesno "\"$PS_P99\" != \"nan\" && $PS_P99 < 10 && $PS_MISSED == 0")
 		if [ "$J" = "$DRIFT_JOBS" ]; then
 			out "RESULT fire drift, $J jobs/s x $S s: p50 ${PS_P50} ms, p99 ${PS_P99} ms over $PS_N started runs, $PS_MISSED of $PS_EXPECTED runs missed | baseline: none (pg_cron 1.4 has no second schedules) | target p99 < 10 ms (and nothing missed): $ok"
 			TABLE_ROWS+=("| fire drift, $J SQL jobs every second for $S s, p50 / p99 | ${PS_P50} ms / ${PS_P99} ms; ${PS_MISSED} of ${PS_EXPECTED} runs missed | — (pg_cron 1.4 has no second schedules); for scale: a new backend costs ${CONN_MS} ms CPU here, a job run ${PS_PER_RUN} ms | p99 < 10 ms | $ok |")
-			NOTES+=("$J jobs/s: machine ${PS_BUSY}% busy over the window (load average after: $PS_LOAD); each job run is a new background worker costing ${PS_PER_RUN} ms of CPU (fork to exit; a new client backend costs ${CONN_MS} ms here), ${PS_KIDS}% of a core in all; the scheduler itself used ${PS_SCHED}% of a core, the postmaster ${PS_PM}%.")
+			NOTES+=("$J jobs/s: machine ${PS_BUSY}% busy over the window (load average after: $PS_LOAD); the job workers used ${PS_PER_RUN} ms of CPU per run (a new client backend, fork to exit, costs ${CONN_MS} ms here), ${PS_KIDS}% of a core in all; the scheduler itself used ${PS_SCHED}% of a core, the postmaster ${PS_PM}%.")
 		else
 			out "  context: $J jobs/s: p50 ${PS_P50} ms, p99 ${PS_P99} ms, $PS_MISSED of $PS_EXPECTED missed (p99 < 10 ms: $ok)"
 			TABLE_ROWS+=("| (context) fire drift, $J SQL jobs every second for $S s, p50 / p99 | ${PS_P50} ms / ${PS_P99} ms; ${PS_MISSED} of ${PS_EXPECTED} runs missed | — | p99 < 10 ms | $ok |")
@@ -510,35 +525,6 @@ if want 2 && [ "$MINUTES" -gt 0 ]; then
 	out "RESULT fire drift, $MINUTE_JOBS jobs on '* * * * *' x $MINUTES min: tego p50 ${T_P50} ms, p99 ${T_P99} ms | pg_cron p50 ${C_P50} ms, p99 ${C_P99} ms | target tego p99 < pg_cron p99: $ok"
 	TABLE_ROWS+=("| fire drift, $MINUTE_JOBS jobs on \`* * * * *\` for $MINUTES min, p50 / p99 | ${T_P50} ms / ${T_P99} ms ($T_MISSED missed) | pg_cron: ${C_P50} ms / ${C_P99} ms ($C_MISSED missed) | tego p99 < pg_cron p99 | $ok |")
 	crash_check "benchmark 2b"
-fi
-
-# ---------------------------------------------------------------------------
-# 3. idle wakeups
-# ---------------------------------------------------------------------------
-if want 3; then
-	out ""
-	out "== 3. wakeups of the idle scheduler: context switches (voluntary + involuntary) over $IDLE_SECONDS s, next job an hour away"
-	out "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-	unschedule_all
-	spec=$(daily_spec 1)
-	psql_q "SELECT job_id FROM tego.schedule('in_an_hour', '$spec', 'SELECT 1', username => 'bench_job')" \
-		"SELECT cron.schedule('in_an_hour', '$spec', 'SELECT 1')" >/dev/null ||
-		tego_die "scheduling the hourly jobs failed"
-	out "   one job each on '$spec' (UTC)"
-	sleep 5
-	SCHED_PID=$(wait_pid_of "tego scheduler") CRON_PID=$(wait_pid_of "pg_cron launcher")
-	a0=$(ctxt "$SCHED_PID") b0=$(ctxt "$CRON_PID") ta0=$(cpu_ticks "$SCHED_PID") tb0=$(cpu_ticks "$CRON_PID")
-	sleep "$IDLE_SECONDS"
-	a1=$(ctxt "$SCHED_PID") b1=$(ctxt "$CRON_PID") ta1=$(cpu_ticks "$SCHED_PID") tb1=$(cpu_ticks "$CRON_PID")
-	[ "$(pid_of "tego scheduler")" = "$SCHED_PID" ] || out "  !! the tego scheduler was restarted during the window"
-	W_T=$(calc "($a1 - $a0) * 60 / $IDLE_SECONDS" "%.0f")
-	W_C=$(calc "($b1 - $b0) * 60 / $IDLE_SECONDS" "%.0f")
-	out "  tego scheduler (pid $SCHED_PID): $((a1 - a0)) switches, $((ta1 - ta0)) CPU ticks; pg_cron launcher (pid $CRON_PID): $((b1 - b0)) switches, $((tb1 - tb0)) CPU ticks"
-	ok=$(yesno "$W_T == 0")
-	out "RESULT idle wakeups per minute: tego scheduler $W_T | pg_cron launcher $W_C | target 0: $ok"
-	TABLE_ROWS+=("| idle wakeups per minute (next job in an hour), context switches | $W_T | pg_cron launcher: $W_C | 0 | $ok |")
-	unschedule_all
-	crash_check "benchmark 3"
 fi
 
 # ---------------------------------------------------------------------------
@@ -644,6 +630,44 @@ if want 5; then
 fi
 
 # ---------------------------------------------------------------------------
+# 3. idle wakeups
+# ---------------------------------------------------------------------------
+if want 3; then
+	out ""
+	out "== 3. wakeups of the idle scheduler: context switches (voluntary + involuntary) over $IDLE_SECONDS s, next job an hour away"
+	out "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+	unschedule_all
+	spec=$(daily_spec 1)
+	psql_q "SELECT job_id FROM tego.schedule('in_an_hour', '$spec', 'SELECT 1', username => 'bench_job')" \
+		"SELECT cron.schedule('in_an_hour', '$spec', 'SELECT 1')" >/dev/null ||
+		tego_die "scheduling the hourly jobs failed"
+	out "   one job each on '$spec' (UTC)"
+	# idle pooled job workers retire a while after their last run, and each
+	# retirement wakes the scheduler: measure once they are gone
+	t=$(now_epoch)
+	for ((i = 0; i < 1200; i++)); do
+		[ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tego job'")" = 0 ] && break
+		sleep 0.1
+	done
+	POOL_LEFT=$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tego job'")
+	out "   waited $(calc "$(now_epoch) - $t" "%.0f") s for idle job workers to retire ($POOL_LEFT left)"
+	sleep 3
+	SCHED_PID=$(wait_pid_of "tego scheduler") CRON_PID=$(wait_pid_of "pg_cron launcher")
+	a0=$(ctxt "$SCHED_PID") b0=$(ctxt "$CRON_PID") ta0=$(cpu_ticks "$SCHED_PID") tb0=$(cpu_ticks "$CRON_PID")
+	sleep "$IDLE_SECONDS"
+	a1=$(ctxt "$SCHED_PID") b1=$(ctxt "$CRON_PID") ta1=$(cpu_ticks "$SCHED_PID") tb1=$(cpu_ticks "$CRON_PID")
+	[ "$(pid_of "tego scheduler")" = "$SCHED_PID" ] || out "  !! the tego scheduler was restarted during the window"
+	W_T=$(calc "($a1 - $a0) * 60 / $IDLE_SECONDS" "%.0f")
+	W_C=$(calc "($b1 - $b0) * 60 / $IDLE_SECONDS" "%.0f")
+	out "  tego scheduler (pid $SCHED_PID): $((a1 - a0)) switches, $((ta1 - ta0)) CPU ticks; pg_cron launcher (pid $CRON_PID): $((b1 - b0)) switches, $((tb1 - tb0)) CPU ticks"
+	ok=$(yesno "$W_T == 0")
+	out "RESULT idle wakeups per minute: tego scheduler $W_T | pg_cron launcher $W_C | target 0: $ok"
+	TABLE_ROWS+=("| idle wakeups per minute (next job in an hour), context switches | $W_T | pg_cron launcher: $W_C | 0 | $ok |")
+	unschedule_all
+	crash_check "benchmark 3"
+fi
+
+# ---------------------------------------------------------------------------
 # 4. 10,000 idle jobs
 # ---------------------------------------------------------------------------
 # add_jobs SCRIPT PID: pgbench -c 1 -t MANY_JOBS with a per-call log; sets
@@ -676,9 +700,18 @@ if want 4; then
 	IDLE_H=$(cut -d' ' -f2 <<<"$spec")
 	out "   jobs on '$spec' (UTC, about 12 hours away), command SELECT 1"
 	SCHED_PID=$(wait_pid_of "tego scheduler") CRON_PID=$(wait_pid_of "pg_cron launcher")
+	JOBS_STATS="SELECT coalesce(seq_scan, 0) || ' ' || coalesce(seq_tup_read, 0) || ' ' || coalesce(idx_scan, 0)
+	              FROM pg_stat_user_tables WHERE relid = 'tego.jobs'::regclass"
+	read -r js0 jr0 ji0 <<<"$(psql_q "$JOBS_STATS")"
 	add_jobs tego_schedule "$SCHED_PID"
 	T_MEAN=$AJ_MEAN T_P99=$AJ_P99
+	sleep 1
+	read -r js1 jr1 ji1 <<<"$(psql_q "$JOBS_STATS")"
 	out "  tego.schedule(): mean ${AJ_MEAN} ms, p50 ${AJ_P50} ms, p99 ${AJ_P99} ms, max ${AJ_MAX} ms per call; ${AJ_SECS} s in all; scheduler CPU meanwhile ${AJ_CPU}% of a core"
+	out "    by the latency log: mean $(awk 'NR <= 1000 { s += $3; n++ } END { printf "%.2f", n ? s / n / 1000 : 0 }' "$WORK"/calls.tego_schedule.*) ms over the first 1000 calls, $(tail -q -n 1000 "$WORK"/calls.tego_schedule.* | awk '{ s += $3; n++ } END { printf "%.2f", n ? s / n / 1000 : 0 }') ms over the last 1000"
+	out "    tego.jobs meanwhile (pg_stat_user_tables, flushed stats): $((js1 - js0)) sequential scans reading $((jr1 - jr0)) rows, $((ji1 - ji0)) index scans"
+	[ $((js1 - js0)) -gt "$((MANY_JOBS / 2))" ] &&
+		NOTES+=("while adding $MANY_JOBS jobs, tego.jobs had $((js1 - js0)) sequential scans reading $((jr1 - jr0)) rows (about one full scan per call: a plan that does not use an index on tego.jobs); the scheduler used ${AJ_CPU}% of a core meanwhile.")
 	add_jobs cron_schedule "$CRON_PID"
 	C_MEAN=$AJ_MEAN C_P99=$AJ_P99
 	out "  cron.schedule(): mean ${AJ_MEAN} ms, p50 ${AJ_P50} ms, p99 ${AJ_P99} ms, max ${AJ_MAX} ms per call; ${AJ_SECS} s in all; pg_cron launcher CPU meanwhile ${AJ_CPU}% of a core"
