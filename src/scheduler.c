@@ -73,6 +73,9 @@
  */
 #define PRESTART_USECS		(500 * 1000)
 
+/* Wake-ups that come this close together are handled in one pass. */
+#define COALESCE_USECS		(20 * 1000)
+
 /* Longest single sleep: a day (WaitLatch takes a long of milliseconds). */
 #define MAX_SLEEP_MS		(24L * 60 * 60 * 1000)
 
@@ -1118,6 +1121,7 @@ tego_scheduler_main(Datum main_arg)
 	{
 		volatile TimestampTz wake;
 		long		timeout_ms = -1;
+		int			rc;
 		int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
 
 		MemoryContextReset(PassContext);
@@ -1162,8 +1166,36 @@ tego_scheduler_main(Datum main_arg)
 			events |= WL_TIMEOUT;
 		}
 
-		(void) WaitLatch(MyLatch, events, timeout_ms, PG_WAIT_EXTENSION);
+		rc = WaitLatch(MyLatch, events, timeout_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * NB: woken early (a job worker finished, a job changed): gather
+		 * what else arrives in the next few milliseconds into one pass,
+		 * unless something is due sooner.  Jobs due at the same time then
+		 * start and finish without a scheduler pass competing with them
+		 * for the CPU after each one.
+		 */
+		if ((rc & WL_LATCH_SET) && !(rc & WL_TIMEOUT))
+		{
+			TimestampTz until = GetCurrentTimestamp() + COALESCE_USECS;
+
+			if (wake != DT_NOEND)
+				until = Min(until, wake);
+			for (;;)
+			{
+				TimestampTz now = GetCurrentTimestamp();
+
+				if (now >= until)
+					break;
+				(void) WaitLatch(MyLatch,
+								 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 (long) ((until - now + 999) / 1000),
+								 PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
 	}
 }
