@@ -1101,6 +1101,7 @@ tego_scheduler_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(tego_database, NULL, 0);
 	pgstat_report_appname("tego scheduler");
+	tego_plan_options = 0;		/* see tego_prepare() */
 
 	SchedulerContext = AllocSetContextCreate(TopMemoryContext,
 											 "tego scheduler",

@@ -23,19 +23,25 @@
 #include "tego.h"
 
 /*
- * Return the saved plan in *slot, preparing and keeping it on first use.
+ * Cursor options of the saved plans.
  *
- * NB: the plans are generic (CURSOR_OPT_GENERIC_PLAN).  Our statements are
- * small key lookups whose best plan does not depend on the values; left to
- * itself the plan cache re-plans "name = ANY ($1)" on every call.
+ * NB: in a backend the plans are generic (CURSOR_OPT_GENERIC_PLAN): the
+ * lifecycle statements are small key lookups whose best plan does not
+ * depend on the values, and left to itself the plan cache re-plans
+ * "name = ANY ($1)" on every call.  The scheduler sets tego_plan_options
+ * to 0: its statements scan job tables that grow from empty, where a plan
+ * made once would stay a sequential scan.
  */
+int			tego_plan_options = CURSOR_OPT_GENERIC_PLAN;
+
+/* Return the saved plan in *slot, preparing and keeping it on first use. */
 SPIPlanPtr
 tego_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
-											  CURSOR_OPT_GENERIC_PLAN);
+											  tego_plan_options);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s",

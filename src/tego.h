@@ -48,6 +48,7 @@ typedef enum TegoSnapshot
 } TegoSnapshot;
 
 /* spi_util.c */
+extern int	tego_plan_options;
 extern SPIPlanPtr tego_prepare(SPIPlanPtr *slot, const char *sql,
 							   int nargs, Oid *argtypes);
 extern int	tego_exec(SPIPlanPtr *slot, const char *sql, int nargs,
