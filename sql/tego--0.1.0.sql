@@ -448,14 +448,17 @@ BEGIN
     IF active IS NULL THEN
         RAISE EXCEPTION 'active must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF EXISTS (SELECT 1 FROM tego.jobs x WHERE x.name = $1) THEN
-        RAISE EXCEPTION 'job "%" already exists', name USING ERRCODE = 'unique_violation';
-    END IF;
+    -- NB: the unique index finds a duplicate; a lookup of our own would be
+    -- planned once, on a small table, and stay a sequential scan
     INSERT INTO tego.jobs (name, kind, schedule, timezone, command, database,
                            username, active, max_runtime, overlap, misfire)
     VALUES (name, 'sql', schedule, timezone, command, database,
             username, active, max_runtime, overlap, misfire)
+    ON CONFLICT ON CONSTRAINT jobs_name_key DO NOTHING
     RETURNING * INTO j;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job "%" already exists', name USING ERRCODE = 'unique_violation';
+    END IF;
     PERFORM tego._job_changed(j, 'job-scheduled');
     RETURN j;
 END
@@ -493,16 +496,17 @@ BEGIN
     IF active IS NULL THEN
         RAISE EXCEPTION 'active must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF EXISTS (SELECT 1 FROM tego.jobs x WHERE x.name = $1) THEN
-        RAISE EXCEPTION 'job "%" already exists', name USING ERRCODE = 'unique_violation';
-    END IF;
     INSERT INTO tego.jobs (name, kind, schedule, timezone, payload, username,
                            active, overlap, misfire, max_attempts,
                            claim_timeout, heartbeat_timeout)
     VALUES (name, 'app', schedule, timezone, payload, username,
             active, overlap, misfire, max_attempts,
             claim_timeout, heartbeat_timeout)
+    ON CONFLICT ON CONSTRAINT jobs_name_key DO NOTHING
     RETURNING * INTO j;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job "%" already exists', name USING ERRCODE = 'unique_violation';
+    END IF;
     PERFORM tego._job_changed(j, 'job-scheduled');
     RETURN j;
 END
