@@ -22,7 +22,7 @@ LIBPQ_LIBS   = -L$(shell $(PG_CONFIG) --libdir) -lpq
 
 TOOLS = test/tools/tego_listen test/tools/tego_latency
 
-test/tools/%: test/tools/%.c
+test/tools/%: test/tools/%.c test/tools/tego_json.h
 	$(CC) -O2 -Wall -Wextra -Werror $(LIBPQ_CFLAGS) -o $@ $< $(LIBPQ_LIBS) -lm
 
 tools: $(TOOLS)
