@@ -375,6 +375,53 @@ BEGIN
 END
 $$;
 
+-- Internal: check what an SQL job needs (for schedule() and alter_job()).
+CREATE FUNCTION tego._check_sql_job(command text, database name,
+                                    max_runtime interval)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF command IS NULL THEN
+        RAISE EXCEPTION 'command must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF btrim(command) = '' THEN
+        RAISE EXCEPTION 'command must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF database IS NULL THEN
+        RAISE EXCEPTION 'database must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = database) THEN
+        RAISE EXCEPTION 'database "%" does not exist', database USING ERRCODE = 'invalid_catalog_name';
+    END IF;
+    IF max_runtime IS NOT NULL AND max_runtime <= interval '0' THEN
+        RAISE EXCEPTION 'max_runtime must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
+-- Internal: check what an app job needs (for schedule_app() and alter_job()).
+CREATE FUNCTION tego._check_app_job(max_attempts integer,
+                                    claim_timeout interval,
+                                    heartbeat_timeout interval)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF max_attempts IS NULL OR max_attempts < 1 OR max_attempts > 100 THEN
+        RAISE EXCEPTION 'max_attempts must be between 1 and 100' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF claim_timeout IS NULL OR claim_timeout <= interval '0' THEN
+        RAISE EXCEPTION 'claim_timeout must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF heartbeat_timeout IS NULL OR heartbeat_timeout <= interval '0' THEN
+        RAISE EXCEPTION 'heartbeat_timeout must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
 -- Internal: the job row as an event payload.
 CREATE FUNCTION tego._job_changed(j tego.jobs, event text)
 RETURNS void
@@ -430,21 +477,7 @@ DECLARE
     j tego.jobs;
 BEGIN
     PERFORM tego._check_job(name, schedule, timezone, username, overlap, misfire);
-    IF command IS NULL THEN
-        RAISE EXCEPTION 'command must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF btrim(command) = '' THEN
-        RAISE EXCEPTION 'command must not be empty' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF database IS NULL THEN
-        RAISE EXCEPTION 'database must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = database) THEN
-        RAISE EXCEPTION 'database "%" does not exist', database USING ERRCODE = 'invalid_catalog_name';
-    END IF;
-    IF max_runtime IS NOT NULL AND max_runtime <= interval '0' THEN
-        RAISE EXCEPTION 'max_runtime must be positive' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM tego._check_sql_job(command, database, max_runtime);
     IF active IS NULL THEN
         RAISE EXCEPTION 'active must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -484,15 +517,7 @@ BEGIN
     IF payload IS NULL THEN
         RAISE EXCEPTION 'payload must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF max_attempts IS NULL OR max_attempts < 1 OR max_attempts > 100 THEN
-        RAISE EXCEPTION 'max_attempts must be between 1 and 100' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF claim_timeout IS NULL OR claim_timeout <= interval '0' THEN
-        RAISE EXCEPTION 'claim_timeout must be positive' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF heartbeat_timeout IS NULL OR heartbeat_timeout <= interval '0' THEN
-        RAISE EXCEPTION 'heartbeat_timeout must be positive' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM tego._check_app_job(max_attempts, claim_timeout, heartbeat_timeout);
     IF active IS NULL THEN
         RAISE EXCEPTION 'active must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -565,37 +590,21 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = 'payload, max_attempts, claim_timeout and heartbeat_timeout apply to app jobs.';
         END IF;
-        IF command IS NOT NULL AND btrim(command) = '' THEN
-            RAISE EXCEPTION 'command must not be empty' USING ERRCODE = 'invalid_parameter_value';
-        END IF;
         n.command := coalesce(command, j.command);
         n.database := coalesce(database, j.database);
-        IF NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = n.database) THEN
-            RAISE EXCEPTION 'database "%" does not exist', n.database USING ERRCODE = 'invalid_catalog_name';
-        END IF;
-        IF max_runtime IS NOT NULL AND max_runtime <= interval '0' THEN
-            RAISE EXCEPTION 'max_runtime must be positive' USING ERRCODE = 'invalid_parameter_value';
-        END IF;
         n.max_runtime := coalesce(max_runtime, j.max_runtime);
+        PERFORM tego._check_sql_job(n.command, n.database, n.max_runtime);
     ELSE
         IF command IS NOT NULL OR database IS NOT NULL OR max_runtime IS NOT NULL THEN
             RAISE EXCEPTION 'job "%" is an app job', j.name
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = 'command, database and max_runtime apply to SQL jobs.';
         END IF;
-        IF max_attempts IS NOT NULL AND (max_attempts < 1 OR max_attempts > 100) THEN
-            RAISE EXCEPTION 'max_attempts must be between 1 and 100' USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF claim_timeout IS NOT NULL AND claim_timeout <= interval '0' THEN
-            RAISE EXCEPTION 'claim_timeout must be positive' USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF heartbeat_timeout IS NOT NULL AND heartbeat_timeout <= interval '0' THEN
-            RAISE EXCEPTION 'heartbeat_timeout must be positive' USING ERRCODE = 'invalid_parameter_value';
-        END IF;
         n.payload := coalesce(payload, j.payload);
         n.max_attempts := coalesce(max_attempts, j.max_attempts);
         n.claim_timeout := coalesce(claim_timeout, j.claim_timeout);
         n.heartbeat_timeout := coalesce(heartbeat_timeout, j.heartbeat_timeout);
+        PERFORM tego._check_app_job(n.max_attempts, n.claim_timeout, n.heartbeat_timeout);
     END IF;
     IF n IS NOT DISTINCT FROM j THEN
         RETURN j;
@@ -740,6 +749,8 @@ REVOKE ALL ON FUNCTION
     tego._check_schedule(text, text), tego._invoker(),
     tego._emit(text, text, text, jsonb), tego._wake_scheduler(),
     tego._check_job(text, text, text, name, text, text),
+    tego._check_sql_job(text, name, interval),
+    tego._check_app_job(integer, interval, interval),
     tego._job_changed(tego.jobs, text), tego._job_for_change(text),
     tego._run_for_worker(bigint, text),
     tego.schedule(text, text, text, name, name, text, interval, text, text, boolean),
