@@ -13,7 +13,7 @@ GRANT EXECUTE ON FUNCTION
     tego.schedule_app(text, text, jsonb, text, name, text, text, integer, interval, interval, boolean),
     tego.unschedule(text),
     tego.alter_job(text, text, text, jsonb, name, name, text, interval, text, text, integer, interval, interval, boolean),
-    tego.run_now(text), tego.job_claim(text, text[]),
+    tego.run_now(text), tego.job_claim(text, text[], integer),
     tego.job_heartbeat(bigint, text), tego.job_finish(bigint, text, boolean, text)
   TO regress_job_owner, regress_job_other;
 GRANT SELECT ON tego.jobs, tego.job_runs TO regress_job_owner, regress_job_other;
@@ -115,6 +115,23 @@ SELECT tego.job_finish(:app_run, 'w-1', true);
 SELECT tego.job_heartbeat(-1, 'w-1');
 SELECT tego.job_claim(NULL);
 SELECT tego.job_claim('');
+SELECT tego.job_claim('w-1', max_runs => 0);
+SELECT tego.job_claim('w-1', max_runs => 1001);
+SELECT tego.job_claim('w-1', max_runs => NULL);
+-- a batch: up to max_runs runs, oldest first, each to this caller only
+SELECT tego.run_now('send-digest') AS batch_a \gset
+SELECT tego.run_now('send-digest') AS batch_b \gset
+SELECT tego.run_now('send-digest') AS batch_c \gset
+RESET ROLE;
+UPDATE tego.job_runs SET status = 'pending', due_at = now()
+ WHERE run_id IN (:batch_a, :batch_b, :batch_c);
+SET ROLE regress_job_owner;
+SELECT run_id = :batch_a AS first, run_id = :batch_b AS second, status, worker
+  FROM tego.job_claim('w-3', max_runs => 2);
+SELECT run_id = :batch_c AS third, worker FROM tego.job_claim('w-4', max_runs => 10);
+SELECT count(*) AS left_over FROM tego.job_claim('w-5', max_runs => 10);
+SELECT worker, count(*) FROM tego.job_runs
+ WHERE run_id IN (:batch_a, :batch_b, :batch_c) GROUP BY worker ORDER BY worker;
 SELECT tego.job_finish(:app_run, 'w-1', NULL);
 RESET ROLE;
 

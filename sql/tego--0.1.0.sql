@@ -642,7 +642,8 @@ END
 $$;
 
 -- App jobs: claim, heartbeat, finish.
-CREATE FUNCTION tego.job_claim(worker text, names text[] DEFAULT NULL)
+CREATE FUNCTION tego.job_claim(worker text, names text[] DEFAULT NULL,
+                               max_runs integer DEFAULT 1)
 RETURNS SETOF tego.job_runs
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -656,21 +657,31 @@ BEGIN
     IF worker = '' OR octet_length(worker) > 200 THEN
         RAISE EXCEPTION 'worker must be 1 to 200 bytes long' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF max_runs IS NULL THEN
+        RAISE EXCEPTION 'max_runs must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max_runs < 1 OR max_runs > 1000 THEN
+        RAISE EXCEPTION 'max_runs must be between 1 and 1000'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The value given was %s.', max_runs);
+    END IF;
     -- NB: SKIP LOCKED hands each pending run to exactly one caller; a run
     -- another session is claiming right now is skipped, not waited for.
     RETURN QUERY
-    UPDATE tego.job_runs r
-       SET status = 'running', worker = job_claim.worker,
-           started_at = clock_timestamp(), heartbeat_at = clock_timestamp()
-     WHERE r.run_id = (
-            SELECT c.run_id FROM tego.job_runs c
-             WHERE c.status = 'pending'
-               AND (names IS NULL OR c.job_name = ANY (names))
-               AND pg_has_role(me, c.username, 'MEMBER')
-             ORDER BY c.scheduled_for, c.run_id
-             LIMIT 1
-               FOR UPDATE SKIP LOCKED)
-    RETURNING r.*;
+    WITH claimed AS (
+        UPDATE tego.job_runs r
+           SET status = 'running', worker = job_claim.worker,
+               started_at = clock_timestamp(), heartbeat_at = clock_timestamp()
+         WHERE r.run_id = ANY (ARRAY(
+                SELECT c.run_id FROM tego.job_runs c
+                 WHERE c.status = 'pending'
+                   AND (names IS NULL OR c.job_name = ANY (names))
+                   AND pg_has_role(me, c.username, 'MEMBER')
+                 ORDER BY c.scheduled_for, c.run_id
+                 LIMIT max_runs
+                   FOR UPDATE SKIP LOCKED))
+        RETURNING r.*)
+    SELECT * FROM claimed ORDER BY claimed.scheduled_for, claimed.run_id;
 END
 $$;
 
@@ -758,7 +769,7 @@ REVOKE ALL ON FUNCTION
     tego.unschedule(text),
     tego.alter_job(text, text, text, jsonb, name, name, text, interval, text, text, integer, interval, interval, boolean),
     tego.run_now(text),
-    tego.job_claim(text, text[]), tego.job_heartbeat(bigint, text),
+    tego.job_claim(text, text[], integer), tego.job_heartbeat(bigint, text),
     tego.job_finish(bigint, text, boolean, text)
 FROM PUBLIC;
 
