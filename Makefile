@@ -17,6 +17,11 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every object is rebuilt when a header of ours changes
+$(OBJS): $(wildcard src/*.h)
+# bitcode for the JIT too
+$(OBJS:.o=.bc): $(wildcard src/*.h)
+
 LIBPQ_CFLAGS = -I$(shell $(PG_CONFIG) --includedir)
 LIBPQ_LIBS   = -L$(shell $(PG_CONFIG) --libdir) -lpq
 

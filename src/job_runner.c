@@ -3,15 +3,26 @@
  * job_runner.c
  *	  The dynamic background worker that runs one SQL job.
  *
- *	  The scheduler hands it a DSM segment with the run: database, role,
- *	  command and time limit.  The worker connects to the database, takes
- *	  the job's role for the run, waits for the job's time
- *	  (it is started a little ahead), runs the command in one transaction,
- *	  cancelled like a statement_timeout once max_runtime passes, and writes
- *	  the outcome back into the segment and wakes the scheduler, which
- *	  records it.  Then the worker stays in the pool (shared memory) for the
- *	  next run of the same database and role, so that frequent jobs do not
- *	  pay for a new backend each time; it exits after a minute without one.
+ *	  The scheduler hands it a DSM segment with a run group: the runs of one
+ *	  database and role due at the same time (see TegoRunGroup).  The worker
+ *	  connects to the database, waits for the group's time (it is started a
+ *	  little ahead), then takes the group's runs one at a time until none
+ *	  is left.  Each run's command runs in one transaction as the job's
+ *	  role, cancelled like a statement_timeout once max_runtime passes; its
+ *	  outcome goes back into the segment, and the scheduler records it.
+ *	  Then the worker stays in the pool (shared memory) for the next group
+ *	  of the same database and role, so that frequent jobs do not pay for a
+ *	  new backend each time; it exits after a minute without one.
+ *
+ *	  NB: a group gets as many workers as it has runs, but they do not all
+ *	  start at its time: as many as the machine has cores do, and a worker
+ *	  whose run is still going a millisecond after it took it calls
+ *	  TEGO_GROUP_HELPERS more.  Runs that take little time are then run back to back by a few
+ *	  warm workers, instead of by a hundred processes waking at once on a
+ *	  few cores; runs that take long (waiting on a lock, say) still all
+ *	  start within a few milliseconds.  A worker never called joins
+ *	  TEGO_GROUP_FALLBACK_MS after the group's time, or goes back to the
+ *	  pool if every run is taken by then.
  *
  *	  NB: PostgreSQL 15 refuses background-worker connections as roles
  *	  without LOGIN, so the worker connects as the bootstrap superuser and
@@ -87,33 +98,19 @@ static TimeoutId runtime_timeout = MAX_TIMEOUTS;
 static int	pool_index = -1;
 
 /*
- * Run the job in slot: take its role, wait for its time, run the command
- * in one transaction, write the outcome.  The worker is left as the
- * bootstrap superuser again, with its settings reset.
+ * Run one run of group: take the job's role, run the command in one
+ * transaction, write the outcome.  The worker is left as the bootstrap
+ * superuser again, with its settings reset.
  */
 static void
-run_job(TegoRunSlot *slot, MemoryContext job_context)
+run_job(TegoRunGroup *group, TegoRunSlot *slot, MemoryContext job_context)
 {
 	Oid			save_userid;
 	int			save_sec_context;
+	const char *command = TEGO_RUN_COMMAND(group, slot);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(slot->role_oid, SECURITY_LOCAL_USERID_CHANGE);
-
-	/* started ahead of time: wait for the job's scheduled time */
-	for (;;)
-	{
-		TimestampTz now = GetCurrentTimestamp();
-		long		ms;
-
-		if (slot->start_at == 0 || now >= slot->start_at)
-			break;
-		ms = (long) ((slot->start_at - now + 999) / 1000);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
+	SetUserIdAndSecContext(group->role_oid, SECURITY_LOCAL_USERID_CHANGE);
 
 	slot->started_at = GetCurrentTimestamp();
 	slot->status = TEGO_RUN_RUNNING;
@@ -127,7 +124,7 @@ run_job(TegoRunSlot *slot, MemoryContext job_context)
 			runtime_timeout = RegisterTimeout(USER_TIMEOUT, max_runtime_handler);
 		enable_timeout_after(runtime_timeout, slot->timeout_ms);
 	}
-	pgstat_report_activity(STATE_RUNNING, slot->command);
+	pgstat_report_activity(STATE_RUNNING, command);
 
 	PG_TRY();
 	{
@@ -136,7 +133,7 @@ run_job(TegoRunSlot *slot, MemoryContext job_context)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		PushActiveSnapshot(GetTransactionSnapshot());
-		rc = SPI_execute(slot->command, false, 0);
+		rc = SPI_execute(command, false, 0);
 		if (rc < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
@@ -183,14 +180,12 @@ run_job(TegoRunSlot *slot, MemoryContext job_context)
 	CommitTransactionCommand();
 }
 
-/* Tell the scheduler that a run is over. */
+/* Wake the scheduler, so that it records what finished. */
 static void
-report_done(TegoRunSlot *slot)
+wake_scheduler(void)
 {
 	Latch	   *latch = NULL;
 
-	pg_write_barrier();
-	slot->done = true;
 	LWLockAcquire(tego_shared->lock, LW_SHARED);
 	if (tego_shared->scheduler_pid != 0)
 		latch = tego_shared->scheduler_latch;
@@ -199,9 +194,108 @@ report_done(TegoRunSlot *slot)
 		SetLatch(latch);
 }
 
+/* The group this worker is taking runs of, for help_handler(). */
+static TegoRunGroup *volatile helping_group = NULL;
+
+/* The help timer, registered once per worker. */
+static TimeoutId help_timeout = MAX_TIMEOUTS;
+
+/* Let the next worker of group that waits to be called take runs too. */
+static void
+call_worker(TegoRunGroup *group)
+{
+	uint32		c = pg_atomic_fetch_add_u32(&group->called, 1);
+
+	if (c < (uint32) group->nruns)
+	{
+		Latch	   *latch = TEGO_GROUP_LATCHES(group)[c];
+
+		if (latch)
+			SetLatch(latch);
+	}
+}
+
 /*
- * Offer this worker for the next run of (database, role) and wait for one.
- * Returns the handle of the run handed over, or DSM_HANDLE_INVALID when
+ * Timeout handler: this worker's run is still going TEGO_GROUP_HELP_MS
+ * after it took it, and runs are waiting: call TEGO_GROUP_HELPERS more
+ * workers.  (Called
+ * from the SIGALRM handler: atomics and SetLatch only.)
+ */
+static void
+help_handler(void)
+{
+	TegoRunGroup *group = helping_group;
+
+	if (group)
+	{
+		int			i;
+
+		for (i = 0; i < TEGO_GROUP_HELPERS; i++)
+			if (pg_atomic_read_u32(&group->next_run) < (uint32) group->nruns)
+				call_worker(group);
+	}
+}
+
+/*
+ * Wait for the group's time (the first workers) or to be called (the
+ * others), then run the group's runs that no other worker has taken, one
+ * after another.  index: this worker's place in the order of attaching.
+ */
+static void
+run_group(TegoRunGroup *group, uint32 index, MemoryContext job_context)
+{
+	uint32		next;
+
+	/* NB: publish the latch before looking whether we were called */
+	TEGO_GROUP_LATCHES(group)[index] = MyLatch;
+	pg_memory_barrier();
+
+	while (group->start_at != 0)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz until;
+
+		if (pg_atomic_read_u32(&group->next_run) >= (uint32) group->nruns)
+			return;				/* every run is taken: nothing to do */
+		if (index < pg_atomic_read_u32(&group->called))
+			until = group->start_at;
+		else
+			until = TimestampTzPlusMilliseconds(group->start_at,
+												TEGO_GROUP_FALLBACK_MS);
+		if (now >= until)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 (long) ((until - now + 999) / 1000), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	if (help_timeout == MAX_TIMEOUTS)
+		help_timeout = RegisterTimeout(USER_TIMEOUT, help_handler);
+	helping_group = group;
+	while ((next = pg_atomic_fetch_add_u32(&group->next_run, 1)) <
+		   (uint32) group->nruns)
+	{
+		TegoRunSlot *slot = &group->runs[next];
+
+		enable_timeout_after(help_timeout, TEGO_GROUP_HELP_MS);
+		slot->worker_pid = MyProcPid;
+		pg_write_barrier();
+		run_job(group, slot, job_context);
+		pg_write_barrier();
+		slot->done = true;
+		if (group->start_at == 0 ||
+			GetCurrentTimestamp() - group->start_at > TEGO_GROUP_BURST_USECS)
+			wake_scheduler();
+	}
+	disable_timeout(help_timeout, false);
+	helping_group = NULL;
+	wake_scheduler();
+}
+
+/*
+ * Offer this worker for the next group of (database, role) and wait for
+ * one.  Returns the handle of the group handed over, or DSM_HANDLE_INVALID when
  * none came within TEGO_POOL_IDLE_MS (or no pool slot is free).
  */
 static dsm_handle
@@ -291,8 +385,8 @@ leave_pool(int code, Datum arg)
 }
 
 /*
- * Entry point of a "tego job" background worker: run the job it was
- * started for, then the runs the scheduler hands it, until it has waited
+ * Entry point of a "tego job" background worker: run the group it was
+ * started for, then the groups the scheduler hands it, until it has waited
  * TEGO_POOL_IDLE_MS for one in vain.
  */
 void
@@ -313,29 +407,35 @@ tego_job_runner_main(Datum main_arg)
 	while (handle != DSM_HANDLE_INVALID)
 	{
 		dsm_segment *seg = dsm_attach(handle);
-		TegoRunSlot *slot;
+		TegoRunGroup *group;
+		uint32		index;
 		Oid			role_oid;
 
 		if (seg == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("tego job worker could not attach to its job")));
-		slot = dsm_segment_address(seg);
+		group = dsm_segment_address(seg);
+		index = pg_atomic_fetch_add_u32(&group->joined, 1);
 
 		if (!OidIsValid(database_oid))
 		{
-			database_oid = slot->database_oid;
+			database_oid = group->database_oid;
 			BackgroundWorkerInitializeConnectionByOid(database_oid,
 													  BOOTSTRAP_SUPERUSERID, 0);
 			pgstat_report_appname("tego job");
 		}
 
-		run_job(slot, job_context);
-		role_oid = slot->role_oid;
-		report_done(slot);
-		dsm_detach(seg);
+		run_group(group, index, job_context);
+		role_oid = group->role_oid;
 
+		/*
+		 * NB: detach only once the next group has come (or none will):
+		 * unmapping costs the CPU a moment that, right after the group's
+		 * time, belongs to the runs still starting.
+		 */
 		handle = wait_for_run(database_oid, role_oid, owner);
+		dsm_detach(seg);
 	}
 	proc_exit(0);
 }

@@ -93,25 +93,33 @@ typedef struct SchedJob
 /* When the scheduler acts on a job's next fire time. */
 #define FIRE_AT(job) ((job)->next - ((job)->is_sql ? PRESTART_USECS : 0))
 
-/* A job worker this scheduler started (it may serve many runs). */
+/* A job worker this scheduler started (it may serve many run groups). */
 typedef struct JobWorker
 {
 	BackgroundWorkerHandle *handle;
 	pid_t		pid;			/* 0 until known */
+	int			groups;			/* run groups handed to it, not yet over */
 } JobWorker;
 
-/* An SQL job being run by a job worker. */
+/* A run group (TegoRunGroup) handed to job workers. */
+typedef struct RunGroup
+{
+	dsm_segment *seg;
+	List	   *workers;		/* JobWorker */
+	int			open;			/* runs whose outcome is not recorded yet */
+} RunGroup;
+
+/* An SQL run handed to job workers, until its outcome is recorded. */
 typedef struct RunningJob
 {
 	int64		run_id;
 	char	   *job_name;
-	dsm_segment *seg;
-	JobWorker  *worker;
-	TimestampTz deadline;		/* stop it after this; 0 = no limit */
-	bool		terminated;
+	RunGroup   *group;
+	int			index;			/* in group's runs */
+	bool		terminated;		/* its worker was stopped (max_runtime) */
 } RunningJob;
 
-/* An SQL run to hand to a new job worker once the pass has committed. */
+/* An SQL run to hand to job workers once the pass has committed. */
 typedef struct LaunchRequest
 {
 	int64		run_id;
@@ -133,6 +141,7 @@ static Oid	loaded_extension = InvalidOid;
 static bool recovered = false;	/* runs left by a crash were marked */
 static int64 last_event_seq = 0;
 static TimestampTz next_prune = 0;
+static int	online_cpus = 1;		/* workers a run group starts with */
 
 static SPIPlanPtr plan_load_all = NULL;
 static SPIPlanPtr plan_load_one = NULL;
@@ -714,9 +723,55 @@ record_outcome(RunningJob *rj, const char *status, TimestampTz started,
 												   &isnull)));
 }
 
+/* Has job worker w exited?  Learns its pid on the way. */
+static bool
+worker_stopped(JobWorker *w)
+{
+	pid_t		pid;
+	BgwHandleStatus st = GetBackgroundWorkerPid(w->handle, &pid);
+
+	if (st == BGWH_STARTED)
+		w->pid = pid;
+	return st == BGWH_STOPPED;
+}
+
+/* The worker of group with this pid, or NULL if none is. */
+static JobWorker *
+group_worker(RunGroup *group, pid_t pid)
+{
+	ListCell   *lc;
+
+	foreach(lc, group->workers)
+	{
+		JobWorker  *w = lfirst(lc);
+
+		if (w->pid == 0)
+			(void) worker_stopped(w);
+		if (w->pid == pid)
+			return w;
+	}
+	return NULL;
+}
+
+/* One run of group is recorded: let the segment go with the last one. */
+static void
+group_release(RunGroup *group)
+{
+	ListCell   *lc;
+
+	if (--group->open > 0)
+		return;
+	dsm_detach(group->seg);
+	foreach(lc, group->workers)
+		((JobWorker *) lfirst(lc))->groups--;
+	list_free(group->workers);
+	pfree(group);
+}
+
 /*
- * Look at the job workers: record the runs that finished, stop the ones
- * past their time limit.  Returns the earliest time limit still ahead.
+ * Look at the runs handed to job workers: record the ones that finished
+ * (or whose worker exited), stop a worker past its run's time limit.
+ * Returns when to look again for a time limit.
  */
 static TimestampTz
 collect_job_workers(TimestampTz now)
@@ -727,18 +782,45 @@ collect_job_workers(TimestampTz now)
 	foreach(lc, running)
 	{
 		RunningJob *rj = lfirst(lc);
-		pid_t		pid;
-		TegoRunSlot *slot = dsm_segment_address(rj->seg);
+		RunGroup   *group = rj->group;
+		TegoRunGroup *hdr = dsm_segment_address(group->seg);
+		TegoRunSlot *slot = &hdr->runs[rj->index];
 		bool		done = slot->done;
-		BgwHandleStatus st = GetBackgroundWorkerPid(rj->worker->handle, &pid);
+		pid_t		taker;
+		JobWorker  *w = NULL;
+		bool		lost = false;
+		int64		limit = (int64) slot->timeout_ms * 1000 + RUNTIME_GRACE_USECS;
 
 		pg_read_barrier();
-		if (done || st == BGWH_STOPPED)
+		taker = slot->worker_pid;
+		if (!done)
+		{
+			if (taker != 0)
+			{
+				w = group_worker(group, taker);
+				lost = (w == NULL || worker_stopped(w));
+			}
+			else
+			{
+				ListCell   *wl;
+
+				lost = true;
+				foreach(wl, group->workers)
+					if (!worker_stopped(lfirst(wl)))
+						lost = false;
+			}
+			/* it may have finished just before its worker exited */
+			pg_read_barrier();
+			done = slot->done;
+			pg_read_barrier();
+		}
+
+		if (done || lost)
 		{
 			const char *status;
 			const char *message = slot->message;
 
-			switch (slot->status)
+			switch (done ? slot->status : TEGO_RUN_STARTING)
 			{
 				case TEGO_RUN_SUCCEEDED:
 					status = "succeeded";
@@ -753,44 +835,45 @@ collect_job_workers(TimestampTz now)
 					status = rj->terminated ? "timed_out" : "failed";
 					message = rj->terminated ?
 						"the job was stopped after exceeding its max_runtime" :
-						"the job worker exited before the job finished";
+						taker != 0 ?
+						"the job worker exited before the job finished" :
+						"the job workers exited before the job started";
 					break;
 			}
-			record_outcome(rj, status, slot->started_at,
-						   slot->finished_at ? slot->finished_at : now, message);
-			dsm_detach(rj->seg);
+			record_outcome(rj, status, taker != 0 ? slot->started_at : 0,
+						   done && slot->finished_at ? slot->finished_at : now,
+						   message);
+			group_release(group);
 			running = foreach_delete_current(running, lc);
 			continue;
 		}
 
-		if (rj->deadline != 0)
+		if (slot->timeout_ms <= 0 || rj->terminated)
+			continue;
+		if (taker != 0 && slot->started_at != 0)
 		{
-			if (rj->deadline <= now && !rj->terminated)
+			TimestampTz deadline = slot->started_at + limit;
+
+			if (deadline <= now)
 			{
-				TerminateBackgroundWorker(rj->worker->handle);
+				TerminateBackgroundWorker(w->handle);
 				rj->terminated = true;
 			}
-			else if (!rj->terminated && rj->deadline < next)
-				next = rj->deadline;
+			else
+				next = Min(next, deadline);
+		}
+		else
+		{
+			/* not started yet: look again once it could be past its limit */
+			next = Min(next, now + limit);
 		}
 	}
-	/* forget the workers that have exited */
+	/* forget the workers that have exited and serve no group */
 	foreach(lc, job_workers)
 	{
 		JobWorker  *w = lfirst(lc);
-		pid_t		pid;
-		BgwHandleStatus st = GetBackgroundWorkerPid(w->handle, &pid);
-		ListCell   *rl;
-		bool		busy = false;
 
-		if (st == BGWH_STARTED)
-			w->pid = pid;
-		if (st != BGWH_STOPPED)
-			continue;
-		foreach(rl, running)
-			if (((RunningJob *) lfirst(rl))->worker == w)
-				busy = true;
-		if (!busy)
+		if (worker_stopped(w) && w->groups == 0)
 		{
 			pfree(w->handle);
 			pfree(w);
@@ -802,7 +885,7 @@ collect_job_workers(TimestampTz now)
 
 /*
  * An idle job worker of ours for (database, role), marked assigned the run
- * in seg and woken; NULL when there is none.
+ * group in seg and woken; NULL when there is none.
  */
 static JobWorker *
 assign_to_idle_worker(Oid database_oid, Oid role_oid, dsm_segment *seg)
@@ -824,13 +907,14 @@ assign_to_idle_worker(Oid database_oid, Oid role_oid, dsm_segment *seg)
 		foreach(lc, job_workers)
 		{
 			JobWorker  *w = lfirst(lc);
-			pid_t		pid;
 
-			if (w->pid == 0 &&
-				GetBackgroundWorkerPid(w->handle, &pid) == BGWH_STARTED)
-				w->pid = pid;
+			if (w->pid == 0)
+				(void) worker_stopped(w);
 			if (w->pid == ps->pid)
+			{
 				found = w;
+				break;
+			}
 		}
 		if (found)
 		{
@@ -845,28 +929,13 @@ assign_to_idle_worker(Oid database_oid, Oid role_oid, dsm_segment *seg)
 	return found;
 }
 
-/* Hand an SQL run to a new job worker (outside any transaction). */
-static bool
-launch_job_worker(LaunchRequest *req)
+/* A new job worker for the run group in seg; NULL if none can start. */
+static JobWorker *
+start_job_worker(dsm_segment *seg, int64 first_run_id)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
-	dsm_segment *seg;
-	TegoRunSlot *slot;
-	size_t		len = strlen(req->command);
-	MemoryContext old = MemoryContextSwitchTo(SchedulerContext);
-	RunningJob *rj;
-
-	seg = dsm_create(offsetof(TegoRunSlot, command) + len + 1, 0);
-	slot = dsm_segment_address(seg);
-	memset(slot, 0, offsetof(TegoRunSlot, command));
-	slot->run_id = req->run_id;
-	slot->database_oid = req->database_oid;
-	slot->role_oid = req->role_oid;
-	slot->timeout_ms = (int) Min(req->max_runtime_ms, (int64) INT_MAX);
-	slot->start_at = req->start_at;
-	slot->status = TEGO_RUN_STARTING;
-	memcpy(slot->command, req->command, len + 1);
+	JobWorker  *w;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
@@ -875,49 +944,153 @@ launch_job_worker(LaunchRequest *req)
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tego");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tego_job_runner_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "tego job %lld", (long long) req->run_id);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tego job %lld", (long long) first_run_id);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "tego job");
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 	worker.bgw_notify_pid = MyProcPid;
 
-	rj = palloc0(sizeof(RunningJob));
-	rj->worker = assign_to_idle_worker(req->database_oid, req->role_oid, seg);
-	if (rj->worker == NULL)
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
-		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		{
-			/* make room for the next attempt: send our idle workers away */
-			int			i;
+		/* make room for the next attempt: send our idle workers away */
+		int			i;
 
-			LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
-			for (i = 0; i < tego_shared->pool_size; i++)
-				if (tego_shared->pool[i].state == TEGO_POOL_IDLE &&
-					tego_shared->pool[i].owner == MyProcPid)
-				{
-					tego_shared->pool[i].state = TEGO_POOL_FREE;
-					SetLatch(tego_shared->pool[i].latch);
-				}
-			LWLockRelease(tego_shared->lock);
-			dsm_detach(seg);
-			pfree(rj);
-			MemoryContextSwitchTo(old);
-			return false;
-		}
-		rj->worker = palloc0(sizeof(JobWorker));
-		rj->worker->handle = handle;
-		job_workers = lappend(job_workers, rj->worker);
+		LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < tego_shared->pool_size; i++)
+			if (tego_shared->pool[i].state == TEGO_POOL_IDLE &&
+				tego_shared->pool[i].owner == MyProcPid)
+			{
+				tego_shared->pool[i].state = TEGO_POOL_FREE;
+				SetLatch(tego_shared->pool[i].latch);
+			}
+		LWLockRelease(tego_shared->lock);
+		return NULL;
 	}
-	rj->run_id = req->run_id;
-	rj->job_name = pstrdup(req->job_name);
-	rj->seg = seg;
-	if (req->max_runtime_ms > 0)
-		rj->deadline = TimestampTzPlusMilliseconds(Max(GetCurrentTimestamp(),
-													   req->start_at),
-												   req->max_runtime_ms) +
-			RUNTIME_GRACE_USECS;
-	running = lappend(running, rj);
+	w = palloc0(sizeof(JobWorker));
+	w->handle = handle;
+	job_workers = lappend(job_workers, w);
+	return w;
+}
+
+/*
+ * Hand the SQL runs of one database, role and time (outside any
+ * transaction) to as many job workers as there are runs: idle ones of
+ * ours first, new ones for the rest.  False if not even one could be had.
+ */
+static bool
+launch_group(List *members)
+{
+	LaunchRequest *first = linitial(members);
+	int			n = list_length(members);
+	Size		slots = offsetof(TegoRunGroup, runs) + n * sizeof(TegoRunSlot);
+	Size		latches = MAXALIGN(slots);
+	Size		size = latches + n * sizeof(Latch *);
+	Size		off = size;
+	MemoryContext old;
+	dsm_segment *seg;
+	TegoRunGroup *hdr;
+	RunGroup   *group;
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, members)
+		size += strlen(((LaunchRequest *) lfirst(lc))->command) + 1;
+
+	old = MemoryContextSwitchTo(SchedulerContext);
+	seg = dsm_create(size, 0);
+	hdr = dsm_segment_address(seg);
+	memset(hdr, 0, off);
+	hdr->database_oid = first->database_oid;
+	hdr->role_oid = first->role_oid;
+	hdr->start_at = first->start_at;
+	hdr->nruns = n;
+	hdr->latches = latches;
+	pg_atomic_init_u32(&hdr->next_run, 0);
+	pg_atomic_init_u32(&hdr->joined, 0);
+	pg_atomic_init_u32(&hdr->called, (uint32) Min(n, online_cpus));
+	i = 0;
+	foreach(lc, members)
+	{
+		LaunchRequest *req = lfirst(lc);
+		TegoRunSlot *slot = &hdr->runs[i++];
+		size_t		len = strlen(req->command);
+
+		slot->run_id = req->run_id;
+		slot->timeout_ms = (int) Min(req->max_runtime_ms, (int64) INT_MAX);
+		slot->status = TEGO_RUN_STARTING;
+		slot->command = off;
+		memcpy((char *) hdr + off, req->command, len + 1);
+		off += len + 1;
+	}
+
+	group = palloc0(sizeof(RunGroup));
+	group->seg = seg;
+	group->open = n;
+	for (i = 0; i < n; i++)
+	{
+		JobWorker  *w = assign_to_idle_worker(first->database_oid,
+											  first->role_oid, seg);
+
+		if (w == NULL && (w = start_job_worker(seg, first->run_id)) == NULL)
+			break;
+		w->groups++;
+		group->workers = lappend(group->workers, w);
+	}
+	if (group->workers == NIL)
+	{
+		dsm_detach(seg);
+		pfree(group);
+		MemoryContextSwitchTo(old);
+		return false;
+	}
+
+	i = 0;
+	foreach(lc, members)
+	{
+		LaunchRequest *req = lfirst(lc);
+		RunningJob *rj = palloc0(sizeof(RunningJob));
+
+		rj->run_id = req->run_id;
+		rj->job_name = pstrdup(req->job_name);
+		rj->group = group;
+		rj->index = i++;
+		running = lappend(running, rj);
+	}
 	MemoryContextSwitchTo(old);
 	return true;
+}
+
+/*
+ * Hand the SQL runs of a pass to job workers, one run group per database,
+ * role and time.  Returns the runs no worker could be had for.
+ */
+static List *
+launch_runs(List *launch)
+{
+	List	   *failed = NIL;
+
+	while (launch != NIL)
+	{
+		LaunchRequest *first = linitial(launch);
+		List	   *members = NIL;
+		List	   *rest = NIL;
+		ListCell   *lc;
+
+		foreach(lc, launch)
+		{
+			LaunchRequest *req = lfirst(lc);
+
+			if (req->database_oid == first->database_oid &&
+				req->role_oid == first->role_oid &&
+				req->start_at == first->start_at)
+				members = lappend(members, req);
+			else
+				rest = lappend(rest, req);
+		}
+		if (!launch_group(members))
+			failed = list_concat(failed, members);
+		launch = rest;
+	}
+	return failed;
 }
 
 /* Prune old runs and events, at most once per PRUNE_INTERVAL_USECS. */
@@ -1037,35 +1210,31 @@ scheduler_pass(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 
 	/* start job workers only once their runs are committed as running */
-	foreach(lc, launch)
+	foreach(lc, launch_runs(launch))
 	{
 		LaunchRequest *req = lfirst(lc);
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		values[2];
 
-		if (!launch_job_worker(req))
-		{
-			Oid			types[2] = {INT8OID, TEXTOID};
-			Datum		values[2];
-
-			ereport(WARNING,
-					(errmsg("tego scheduler could not start a worker for job \"%s\"",
-							req->job_name),
-					 errhint("Raise max_worker_processes or lower tego.max_running_jobs.")));
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			SPI_connect();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			values[0] = Int64GetDatum(req->run_id);
-			values[1] = CStringGetTextDatum("could not start a background worker for the job");
-			tego_exec(&plan_fail_run,
-					  "UPDATE tego.job_runs SET status = 'failed',"
-					  " finished_at = pg_catalog.clock_timestamp(), message = $2"
-					  " WHERE run_id = $1",
-					  2, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
-			SPI_finish();
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-			MemoryContextSwitchTo(PassContext);
-		}
+		ereport(WARNING,
+				(errmsg("tego scheduler could not start a worker for job \"%s\"",
+						req->job_name),
+				 errhint("Raise max_worker_processes or lower tego.max_running_jobs.")));
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		values[0] = Int64GetDatum(req->run_id);
+		values[1] = CStringGetTextDatum("could not start a background worker for the job");
+		tego_exec(&plan_fail_run,
+				  "UPDATE tego.job_runs SET status = 'failed',"
+				  " finished_at = pg_catalog.clock_timestamp(), message = $2"
+				  " WHERE run_id = $1",
+				  2, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(PassContext);
 	}
 	return wake;
 }
@@ -1102,6 +1271,11 @@ tego_scheduler_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(tego_database, NULL, 0);
 	pgstat_report_appname("tego scheduler");
 	tego_plan_options = 0;		/* see tego_prepare() */
+	{
+		long		n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		online_cpus = (n > 0 && n < 1024) ? (int) n : 1;
+	}
 
 	SchedulerContext = AllocSetContextCreate(TopMemoryContext,
 											 "tego scheduler",

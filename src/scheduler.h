@@ -13,6 +13,7 @@
 
 #include "datatype/timestamp.h"
 #include "pgtime.h"
+#include "port/atomics.h"
 #include "storage/dsm.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -55,10 +56,10 @@ typedef struct TegoShared
 	TegoPoolSlot pool[FLEXIBLE_ARRAY_MEMBER];
 } TegoShared;
 
-/* A job run handed to a runner worker, in a DSM segment of its own. */
+/* The state of one run in a run group. */
 typedef enum TegoRunStatus
 {
-	TEGO_RUN_STARTING = 0,
+	TEGO_RUN_STARTING = 0,		/* not taken by a worker yet */
 	TEGO_RUN_RUNNING,
 	TEGO_RUN_SUCCEEDED,
 	TEGO_RUN_FAILED,
@@ -70,17 +71,59 @@ typedef enum TegoRunStatus
 typedef struct TegoRunSlot
 {
 	int64		run_id;
-	Oid			database_oid;
-	Oid			role_oid;
 	int			timeout_ms;		/* statement_timeout; 0 = none */
-	TimestampTz start_at;		/* run the command at this time; 0 = at once */
+	Size		command;		/* offset of the command in the group */
+	pid_t		worker_pid;		/* the worker that took the run; 0 = none */
 	volatile TegoRunStatus status;
 	volatile bool done;			/* set last, once the outcome is written */
 	TimestampTz started_at;
 	TimestampTz finished_at;
 	char		message[TEGO_RUN_MESSAGE_BYTES];
-	char		command[FLEXIBLE_ARRAY_MEMBER];
 } TegoRunSlot;
+
+/*
+ * The SQL runs of one database and role due at the same time, handed to
+ * as many job workers as there are runs, in one DSM segment.  Each worker
+ * takes the next run not taken yet (next_run) until none is left.  Only
+ * the first "called" workers start at the group's time; a worker whose run
+ * is still going TEGO_GROUP_HELP_MS after it took it calls
+ * TEGO_GROUP_HELPERS more (see job_runner.c).  So runs that take little
+ * time run back to back in a few warm workers, and runs that wait on
+ * something still start together, a few milliseconds apart.
+ */
+typedef struct TegoRunGroup
+{
+	Oid			database_oid;
+	Oid			role_oid;
+	TimestampTz start_at;		/* run at this time; 0 = at once */
+	int			nruns;
+	Size		latches;		/* offset of the workers' latches */
+	pg_atomic_uint32 next_run;	/* index of the next run to take */
+	pg_atomic_uint32 joined;	/* workers that attached so far */
+	pg_atomic_uint32 called;	/* workers allowed to take runs */
+	TegoRunSlot runs[FLEXIBLE_ARRAY_MEMBER];
+	/* then a Latch pointer per worker (by attach order), then the commands */
+} TegoRunGroup;
+
+#define TEGO_GROUP_LATCHES(group) \
+	((Latch *volatile *) ((char *) (group) + (group)->latches))
+#define TEGO_RUN_COMMAND(group, slot) ((char *) (group) + (slot)->command)
+
+/* A run still going this long after its worker took it calls for help... */
+#define TEGO_GROUP_HELP_MS		1
+/* ... from this many more workers (while runs wait). */
+#define TEGO_GROUP_HELPERS		4
+
+/* A worker never called joins this long after the group's time anyway. */
+#define TEGO_GROUP_FALLBACK_MS	100
+
+/*
+ * Once a group's time is this far behind, a worker reports each finished
+ * run to the scheduler at once; before, it reports when it has no run left
+ * to take, so that runs due together start without the scheduler waking
+ * between them.
+ */
+#define TEGO_GROUP_BURST_USECS	(50 * 1000)
 
 /* settings (tego.c) */
 extern char *tego_database;

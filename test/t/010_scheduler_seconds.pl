@@ -7,6 +7,9 @@
 # loaded machine does not make the test flaky).  A job whose SQL fails is
 # recorded as 'failed' with the SQLSTATE and message, and the next second
 # still fires.  A job that outlives its max_runtime ends 'timed_out'.
+# Runs due at the same second start together, even when each takes a
+# while, and one failing does not stop the others; a job worker stopped
+# in the middle of a run has that run recorded as failed, the others not.
 use strict;
 use warnings;
 
@@ -22,6 +25,8 @@ $node->init;
 $node->append_conf(
 	'postgresql.conf', qq{
 shared_preload_libraries = 'tego'
+max_worker_processes = 16
+tego.max_running_jobs = 10
 });
 $node->start;
 $node->safe_psql(
@@ -183,6 +188,77 @@ is( q1(
            WHERE job_name = 'sleeper' AND status = 'succeeded'}),
 	0,
 	'no run of the sleeping job succeeded');
+
+# ---------------------------------------------------------------------------
+# 4. runs due together (one run group): they start together, each once
+# ---------------------------------------------------------------------------
+
+# Six runs that sleep 0.3 s each, one that fails, one that writes: were
+# they run one after another, the sixth sleeper would start 1.5 s late.
+q1(q{SELECT count(*) FROM (
+       SELECT tego.schedule('together_' || g, '* * * * * *', 'SELECT pg_sleep(0.3)',
+                            username => 'tego_job')
+         FROM generate_series(1, 6) g) s});
+q1(q{SELECT 1 FROM tego.schedule('together_fail', '* * * * * *', 'SELECT 1/0',
+       username => 'tego_job')});
+q1(q{SELECT 1 FROM tego.schedule('together_tick', '* * * * * *',
+       'INSERT INTO ticks VALUES (now())', username => 'tego_job')});
+ok( poll_until(
+		q{SELECT count(*) > 0 FROM (
+            SELECT scheduled_for FROM tego.job_runs
+             WHERE job_name LIKE 'together%' AND finished_at IS NOT NULL
+             GROUP BY scheduled_for HAVING count(*) = 8) s}, 20),
+	'every run of a second finished');
+q1(q{SELECT count(*) FROM (SELECT tego.alter_job(name, active => false)
+       FROM tego.jobs WHERE name LIKE 'together%') s});
+my ($n_runs, $n_jobs, $sleepers_ok, $fail_st, $tick_st, $spread) = split /\|/, q1(
+	q{WITH s AS (
+        SELECT min(scheduled_for) AS second FROM (
+          SELECT scheduled_for FROM tego.job_runs
+           WHERE job_name LIKE 'together%' AND finished_at IS NOT NULL
+           GROUP BY scheduled_for HAVING count(*) = 8) c)
+      SELECT count(*), count(DISTINCT job_name),
+             bool_and(status = 'succeeded') FILTER (WHERE command_sleeps),
+             max(status) FILTER (WHERE job_name = 'together_fail'),
+             max(status) FILTER (WHERE job_name = 'together_tick'),
+             round(extract(epoch FROM max(started_at) - (SELECT second FROM s))::numeric, 3)
+        FROM (SELECT r.*, r.job_name ~ '^together_[0-9]$' AS command_sleeps
+                FROM tego.job_runs r, s WHERE r.scheduled_for = s.second
+                 AND r.job_name LIKE 'together%') r});
+is($n_runs, 8, 'eight runs for the second');
+is($n_jobs, 8, '... one for each job');
+is($sleepers_ok, 't', 'the six sleeping runs succeeded');
+is($fail_st, 'failed', 'the failing run failed');
+is($tick_st, 'succeeded', 'the writing run succeeded');
+diag("the last of the second's eight runs started $spread s after it");
+# (workers only join when called for help; one never called joins after
+# 0.1 s; runs one after another would start 1.5 s apart)
+cmp_ok($spread, '<', 0.08,
+	'all eight started within 0.08 s: the busy workers called for help');
+
+# A job worker stopped in the middle of a run: that run is recorded as
+# failed, the run handed over with it still runs.
+q1(q{SELECT 1 FROM tego.schedule('victim', '0 0 1 1 *', 'SELECT pg_sleep(60) /* victim */',
+       username => 'tego_job')});
+q1(q{SELECT 1 FROM tego.schedule('bystander', '0 0 1 1 *', 'SELECT pg_sleep(0.5)',
+       username => 'tego_job')});
+my $victim_run = q1(q{SELECT tego.run_now('victim')});
+my $bystander_run = q1(q{SELECT tego.run_now('bystander')});
+ok( poll_until(
+		q{SELECT count(*) = 1 FROM pg_stat_activity
+           WHERE backend_type = 'tego job' AND query LIKE '%victim%'}, 20),
+	'the victim run is running');
+q1(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+      WHERE backend_type = 'tego job' AND query LIKE '%victim%'});
+ok( poll_until(
+		qq{SELECT count(*) = 2 FROM tego.job_runs
+            WHERE run_id IN ($victim_run, $bystander_run) AND finished_at IS NOT NULL}, 20),
+	'both runs ended');
+is( q1(qq{SELECT status || ': ' || message FROM tego.job_runs WHERE run_id = $victim_run}),
+	'failed: the job worker exited before the job finished',
+	'the run of the stopped worker failed, and says why');
+is(q1(qq{SELECT status FROM tego.job_runs WHERE run_id = $bystander_run}),
+	'succeeded', 'the other run succeeded');
 
 # no crash, no unexpected error in the server log
 my $log = slurp_file($node->logfile);
