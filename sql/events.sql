@@ -76,3 +76,7 @@ SELECT tego.compact_events() AS deleted_with_retention_off;
 SELECT tego.publish('orders', '{"id": 6}');
 SELECT tego.event_seq() = :last + 1 AS continues;
 RESET tego.event_retention;
+-- an event log emptied by its owner (TRUNCATE) is numbered from 1 again
+TRUNCATE tego.events;
+SELECT tego.publish('orders', '{"id": 8}');
+SELECT tego.event_seq() AS after_truncate;

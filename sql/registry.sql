@@ -113,3 +113,6 @@ SELECT count(*) AS functions FROM pg_proc WHERE proname LIKE 'plugin\_%';
 CREATE EXTENSION tego;
 SELECT count(*) AS plugins FROM tego.plugins;
 SELECT tego.event_seq();
+-- the new event log is numbered from 1 again
+SELECT tego.publish('orders', '{"id": 0}');
+SELECT tego.event_seq() AS first_seq_of_new_log;

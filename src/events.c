@@ -18,6 +18,12 @@
  *	  commit order, and NOTIFY queue order is the same order.  Because
  *	  NOTIFY takes that lock anyway, tego adds no lock traffic of its own.
  *
+ *	  The highest committed seq comes from shared memory when tego is
+ *	  preloaded (TegoSeqCache: written after commit, still under the lock),
+ *	  and from the table otherwise or after a restart.  NB: tego.events is
+ *	  written by tego only; a row inserted by hand would make the next
+ *	  numbering collide with it until the server restarts.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -41,6 +47,7 @@
 #include "utils/timestamp.h"
 
 #include "tego.h"
+#include "scheduler.h"
 
 /* One state change waiting for its transaction to commit. */
 typedef struct PendingEvent
@@ -58,6 +65,15 @@ static List *pending_events = NIL;
 
 static SPIPlanPtr plan_max_seq = NULL;
 static SPIPlanPtr plan_insert = NULL;
+static SPIPlanPtr plan_insert_stamp = NULL;
+
+/*
+ * The seq cache entry to write when this transaction commits: set by
+ * flush_events(), used by the commit callback (which runs while the NOTIFY
+ * lock is still held), cleared at the end of every transaction.
+ */
+static bool seq_to_cache = false;
+static TegoSeqCache seq_cached;
 static SPIPlanPtr plan_compact = NULL;
 
 PG_FUNCTION_INFO_V1(publish);
@@ -68,6 +84,7 @@ static void events_subxact_callback(SubXactEvent event,
 									SubTransactionId mySubid,
 									SubTransactionId parentSubid, void *arg);
 static void flush_events(List *events);
+static void seq_cache_store(const TegoSeqCache *entry);
 static char *notify_text(int64 seq, PendingEvent *ev, Jsonb *payload);
 
 /* Install the transaction callbacks (called once per backend). */
@@ -135,11 +152,17 @@ events_xact_callback(XactEvent event, void *arg)
 						 errdetail("Events are numbered and announced at commit.")));
 			break;
 		case XACT_EVENT_COMMIT:
+			if (seq_to_cache)
+				seq_cache_store(&seq_cached);
+			seq_to_cache = false;
+			pending_events = NIL;
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* the memory goes away with TopTransactionContext */
+			seq_to_cache = false;
 			pending_events = NIL;
 			break;
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
@@ -180,23 +203,81 @@ events_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-/* Owner of tego.events, or InvalidOid when the extension is gone. */
-static Oid
-events_owner(void)
+/*
+ * OID, owner and relfilenode of tego.events; false when the extension is
+ * gone.
+ */
+static bool
+events_rel(Oid *relid, Oid *owner, Oid *relfilenode)
 {
-	Oid			relid;
 	HeapTuple	tuple;
-	Oid			owner;
+	Form_pg_class form;
 
-	relid = RangeVarGetRelid(makeRangeVar("tego", "events", -1), NoLock, true);
-	if (!OidIsValid(relid))
-		return InvalidOid;
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	*relid = RangeVarGetRelid(makeRangeVar("tego", "events", -1), NoLock, true);
+	if (!OidIsValid(*relid))
+		return false;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(*relid));
 	if (!HeapTupleIsValid(tuple))
-		return InvalidOid;
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+		return false;
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	*owner = form->relowner;
+	*relfilenode = form->relfilenode;
 	ReleaseSysCache(tuple);
-	return owner;
+	return true;
+}
+
+/*
+ * The cached highest seq of key's table, or -1.  Call with the NOTIFY lock
+ * held.
+ */
+static int64
+seq_cache_lookup(const TegoSeqCache *key)
+{
+	int			i;
+
+	if (tego_shared == NULL)
+		return -1;
+	for (i = 0; i < TEGO_SEQ_CACHE_SIZE; i++)
+	{
+		TegoSeqCache *e = &tego_shared->seq_cache[i];
+
+		if (e->database_oid == key->database_oid)
+			return (e->relid == key->relid &&
+					e->relfilenode == key->relfilenode) ? e->last_seq : -1;
+	}
+	return -1;
+}
+
+/*
+ * Remember entry's seq as the highest committed one of its database's
+ * table.  Call with the NOTIFY lock held, after the commit.
+ */
+static void
+seq_cache_store(const TegoSeqCache *entry)
+{
+	int			i;
+	int			free_slot = -1;
+
+	if (tego_shared == NULL)
+		return;
+	for (i = 0; i < TEGO_SEQ_CACHE_SIZE; i++)
+	{
+		TegoSeqCache *e = &tego_shared->seq_cache[i];
+
+		if (e->database_oid == entry->database_oid)
+		{
+			*e = *entry;
+			return;
+		}
+		if (free_slot < 0 && !OidIsValid(e->database_oid))
+			free_slot = i;
+	}
+	if (free_slot < 0)
+	{
+		free_slot = tego_shared->seq_cache_next;
+		tego_shared->seq_cache_next = (free_slot + 1) % TEGO_SEQ_CACHE_SIZE;
+	}
+	tego_shared->seq_cache[free_slot] = *entry;
 }
 
 /*
@@ -221,9 +302,10 @@ flush_events(List *events)
 	 */
 	LockSharedObject(DatabaseRelationId, InvalidOid, 0, AccessExclusiveLock);
 
-	owner = events_owner();
-	if (!OidIsValid(owner))
+	memset(&seq_cached, 0, sizeof(seq_cached));
+	if (!events_rel(&seq_cached.relid, &owner, &seq_cached.relfilenode))
 		return;					/* DROP EXTENSION in this transaction */
+	seq_cached.database_oid = MyDatabaseId;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context |
@@ -235,15 +317,18 @@ flush_events(List *events)
 	/* no portal is active at pre-commit: statements need a snapshot */
 	PushActiveSnapshot(GetTransactionSnapshot());
 
-	/* the latest snapshot sees every event committed before we got the lock */
-	tego_exec(&plan_max_seq,
-			  "SELECT pg_catalog.max(seq) FROM tego.events",
-			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_LATEST, 1);
+	seq = seq_cache_lookup(&seq_cached);
+	if (seq < 0)
 	{
 		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		d;
 
+		/* the latest snapshot sees every event committed before the lock */
+		tego_exec(&plan_max_seq,
+				  "SELECT pg_catalog.max(seq) FROM tego.events",
+				  0, NULL, NULL, NULL, TEGO_SNAPSHOT_LATEST, 1);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						  &isnull);
 		seq = isnull ? 0 : DatumGetInt64(d);
 	}
 	committed_at = GetCurrentTimestamp();
@@ -278,19 +363,26 @@ flush_events(List *events)
 		 * the plugin's revision: this runs under the commit-order lock, so
 		 * it is kept to a single executor run.
 		 */
-		tego_exec(&plan_insert,
-				  "WITH ins AS ("
-				  " INSERT INTO tego.events AS e"
-				  " (seq, topic, event, key, payload, committed_at)"
-				  " VALUES ($1, $2, $3, $4, CASE WHEN $6 IS NULL THEN $5"
-				  "  ELSE $5 OPERATOR(pg_catalog.||)"
-				  "  pg_catalog.jsonb_build_object('revision', $1) END, $7)"
-				  " RETURNING e.payload), "
-				  "rev AS ("
-				  " UPDATE tego.plugins p SET revision = $1"
-				  " WHERE $6 IS NOT NULL AND p.name OPERATOR(pg_catalog.=) $6) "
-				  "SELECT ins.payload FROM ins",
-				  7, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
+		if (ev->revision_of)
+			tego_exec(&plan_insert_stamp,
+					  "WITH ins AS ("
+					  " INSERT INTO tego.events AS e"
+					  " (seq, topic, event, key, payload, committed_at)"
+					  " VALUES ($1, $2, $3, $4, $5 OPERATOR(pg_catalog.||)"
+					  "  pg_catalog.jsonb_build_object('revision', $1), $7)"
+					  " RETURNING e.payload), "
+					  "rev AS ("
+					  " UPDATE tego.plugins p SET revision = $1"
+					  " WHERE p.name OPERATOR(pg_catalog.=) $6) "
+					  "SELECT ins.payload FROM ins",
+					  7, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
+		else
+			tego_exec(&plan_insert,
+					  "INSERT INTO tego.events AS e"
+					  " (seq, topic, event, key, payload, committed_at)"
+					  " VALUES ($1, $2, $3, $4, $5, $7)"
+					  " RETURNING e.payload",
+					  7, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
 		stored = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1,
 											  &isnull));
@@ -302,6 +394,9 @@ flush_events(List *events)
 	PopActiveSnapshot();
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	seq_cached.last_seq = seq;
+	seq_to_cache = true;
 }
 
 /* One top-level member of an event payload, rendered as JSON text. */

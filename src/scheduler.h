@@ -44,9 +44,29 @@ typedef struct TegoPoolSlot
 	dsm_handle	assigned;		/* the run handed to it */
 } TegoPoolSlot;
 
+/*
+ * The highest committed event seq of one database's tego.events, so that a
+ * commit need not read it from the table.  NB: read and written only while
+ * holding the NOTIFY lock (see events.c), which serializes every commit
+ * that numbers events, cluster-wide; no LWLock is needed.  The key includes
+ * the table's OID and relfilenode, so a new or truncated table is read
+ * again.
+ */
+typedef struct TegoSeqCache
+{
+	Oid			database_oid;	/* InvalidOid: unused */
+	Oid			relid;
+	Oid			relfilenode;
+	int64		last_seq;
+} TegoSeqCache;
+
+#define TEGO_SEQ_CACHE_SIZE		64
+
 /* State every backend can see (exists only when tego is preloaded). */
 typedef struct TegoShared
 {
+	TegoSeqCache seq_cache[TEGO_SEQ_CACHE_SIZE];	/* see TegoSeqCache */
+	int			seq_cache_next; /* entry to reuse when all are taken */
 	LWLock	   *lock;			/* protects the fields below */
 	pid_t		scheduler_pid;	/* 0 when no scheduler runs */
 	Latch	   *scheduler_latch;

@@ -12,7 +12,9 @@
 #   2. lifecycle transitions/s, 8 pgbench clients each toggling its own
 #      plugin, vs UPDATE of a plain table + pg_notify, one commit per
 #      transition                                                target >= 0.7x
-#   3. tego.publish/s, 8 pgbench writers, vs pg_notify of the same text,
+#   3. tego.publish/s, 8 pgbench writers, vs pg_notify of the same text
+#      (and, for context, INSERT + pg_notify, and the INSERT alone: the
+#      ceiling of any durable message),
 #      one LISTENer (tego_listen) connected during both          target >= 0.6x
 #
 # Context figures, not targets: a transaction that only calls pg_notify
@@ -449,34 +451,40 @@ MESSAGE='{"k": 1, "v": "'$(printf 'x%.0s' $(seq 1 80))'"}'
 render "$WORK/tego_publish.sql" "$WORK/tego_publish.run.sql" MESSAGE "$MESSAGE"
 render "$WORK/raw_notify.sql" "$WORK/raw_notify.run.sql" MESSAGE "$MESSAGE"
 render "$WORK/durable_notify.sql" "$WORK/durable_notify.run.sql" MESSAGE "$MESSAGE"
+render "$WORK/durable_insert.sql" "$WORK/durable_insert.run.sql" MESSAGE "$MESSAGE"
 PUB_PAYLOAD=$(capture_notify bench "SELECT tego.publish('bench', '$MESSAGE')" | tail -n1)
 out "message: ${#MESSAGE} bytes (the raw NOTIFY payload); tego.publish's NOTIFY payload: ${#PUB_PAYLOAD} bytes"
 out "one LISTENer (tego_listen on channel bench) connected throughout"
-out "context, not a target: durable_notify = INSERT of the message into a plain table + pg_notify in one transaction"
+out "context, not a target: durable_notify = INSERT of the message into a plain table + pg_notify in one transaction;"
+out "  durable_insert = the INSERT alone, no NOTIFY: the ceiling of any design that stores each message durably"
 
 start_listener bench_listen_3 bench
 seq0=$(psql_q "SELECT tego.event_seq()")
-mirror_bench tego_publish.run.sql raw_notify.run.sql durable_notify.run.sql
+mirror_bench tego_publish.run.sql raw_notify.run.sql durable_notify.run.sql durable_insert.run.sql
 stop_listener
 seq1=$(psql_q "SELECT tego.event_seq()")
-A=tego_publish.run.sql B=raw_notify.run.sql C=durable_notify.run.sql
+A=tego_publish.run.sql B=raw_notify.run.sql C=durable_notify.run.sql D=durable_insert.run.sql
 T_RATE=$(awk -v t="${TPS[$A]}" 'BEGIN { printf "%.0f", t }')
 B_RATE=$(awk -v t="${TPS[$B]}" 'BEGIN { printf "%.0f", t }')
 C_RATE=$(awk -v t="${TPS[$C]}" 'BEGIN { printf "%.0f", t }')
+D_RATE=$(awk -v t="${TPS[$D]}" 'BEGIN { printf "%.0f", t }')
 q=$(ratio "${TPS[$A]}" "${TPS[$B]}")
 qc=$(ratio "${TPS[$A]}" "${TPS[$C]}")
+qd=$(ratio "${TPS[$D]}" "${TPS[$B]}")
 ok=$(met "$q" ">=" 0.6)
-out "  runs ($SECONDS_PER_RUN s each; $CYCLES x A B C C B A, grouped by script):"
+out "  runs ($SECONDS_PER_RUN s each; $CYCLES x A B C D D C B A, grouped by script):"
 out "${INFO[$A]%$'\n'}"
 out "${INFO[$B]%$'\n'}"
 out "${INFO[$C]%$'\n'}"
+out "${INFO[$D]%$'\n'}"
 check="tego events written: $((seq1 - seq0)), expected ${TX[$A]}"
 if [ $((seq1 - seq0)) -eq "${TX[$A]}" ]; then out "  $check: ok"; else out "  warning: $check"; fi
-out "  backends over all runs: tego.publish ${WAITS[$A]} | pg_notify ${WAITS[$B]} | INSERT + pg_notify ${WAITS[$C]}"
-WAIT_NOTES+=("publish: tego.publish ${WAITS[$A]}; pg_notify ${WAITS[$B]}; INSERT + pg_notify ${WAITS[$C]}")
-out "RESULT publish/s, $CLIENTS writers: tego.publish ${T_RATE}/s | pg_notify ${B_RATE}/s | ratio ${q}x | target >= 0.6x: $ok  (context: INSERT + pg_notify ${C_RATE}/s, tego ${qc}x of it)"
+out "  backends over all runs: tego.publish ${WAITS[$A]} | pg_notify ${WAITS[$B]} | INSERT + pg_notify ${WAITS[$C]} | INSERT alone ${WAITS[$D]}"
+WAIT_NOTES+=("publish: tego.publish ${WAITS[$A]}; pg_notify ${WAITS[$B]}; INSERT + pg_notify ${WAITS[$C]}; INSERT alone ${WAITS[$D]}")
+out "RESULT publish/s, $CLIENTS writers: tego.publish ${T_RATE}/s | pg_notify ${B_RATE}/s | ratio ${q}x | target >= 0.6x: $ok  (context: INSERT + pg_notify ${C_RATE}/s, tego ${qc}x of it; ceiling of a durable message, INSERT alone without NOTIFY: ${D_RATE}/s = ${qd}x of pg_notify)"
 TABLE_ROWS+=("| publish/s, $CLIENTS writers, 1 listener | ${T_RATE}/s | ${B_RATE}/s (pg_notify) | ${q}x | ≥ 0.6x | $ok |")
 TABLE_ROWS+=("| publish/s, context: vs a durable message | ${T_RATE}/s | ${C_RATE}/s (INSERT + pg_notify) | ${qc}x | — | — |")
+TABLE_ROWS+=("| publish/s, ceiling: a durable INSERT with no NOTIFY at all, vs pg_notify | ${D_RATE}/s | ${B_RATE}/s (pg_notify) | ${qd}x | — | — |")
 
 # ---------------------------------------------------------------------------
 # the table
@@ -495,7 +503,8 @@ TABLE_ROWS+=("| publish/s, context: vs a durable message | ${T_RATE}/s | ${C_RAT
 	for n in "${LAT_NOTES[@]}"; do
 		echo "- latency, $n."
 	done
-	echo "- publish: tego.publish is ${qc}x a durable message (INSERT into a plain table + pg_notify, ${C_RATE}/s)."
+	echo "- publish: tego.publish is ${qc}x a durable message (INSERT into a plain table + pg_notify, ${C_RATE}/s);"
+	echo "  a durable INSERT with no NOTIFY at all, the ceiling of any design that stores each message, is ${qd}x pg_notify (${D_RATE}/s)."
 	echo "- What the 8 pgbench backends were doing (pg_stat_activity sampled every 50 ms; CPU = not waiting;"
 	echo "  \`Lock:object\` is the database NOTIFY lock, which a NOTIFY-ing commit holds until it has ended):"
 	for n in "${WAIT_NOTES[@]}"; do
