@@ -218,8 +218,7 @@ call_worker(TegoRunGroup *group)
 /*
  * Timeout handler: this worker's run is still going TEGO_GROUP_HELP_MS
  * after it took it, and runs are waiting: call TEGO_GROUP_HELPERS more
- * workers.  (Called
- * from the SIGALRM handler: atomics and SetLatch only.)
+ * workers.  Runs in the SIGALRM handler: atomics and SetLatch only.
  */
 static void
 help_handler(void)
