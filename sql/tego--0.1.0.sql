@@ -773,5 +773,325 @@ REVOKE ALL ON FUNCTION
     tego.job_finish(bigint, text, boolean, text)
 FROM PUBLIC;
 
+-- ---------------------------------------------------------------------------
+-- Leases: one holder at a time per name, with a fencing token
+-- ---------------------------------------------------------------------------
+
+-- NB: leases are rows, not shared memory: a token must keep growing across
+-- restarts and failover, so it is written to the WAL like any row.  A
+-- row stays after release (holder NULL) to keep its name's last token.
+CREATE TABLE tego.lease_state (
+    name          text PRIMARY KEY,
+    holder        text,
+    token         bigint NOT NULL DEFAULT 0,
+    session_pid   integer,
+    acquired_at   timestamptz,
+    renewed_at    timestamptz,
+    expires_at    timestamptz,
+    CONSTRAINT lease_state_held CHECK ((holder IS NULL) = (expires_at IS NULL))
+);
+
+COMMENT ON TABLE tego.lease_state IS 'leases (see the view tego.leases); written by the lease functions only';
+
+REVOKE ALL ON tego.lease_state FROM PUBLIC;
+
+-- What lease_acquire() returns.
+CREATE TYPE tego.lease_grant AS (
+    acquired   boolean,
+    holder     text,
+    token      bigint,
+    expires_at timestamptz
+);
+
+-- The advisory lock a session holds while it holds a session-bound lease:
+-- (classid, objid) = (this constant, hashtext(name)).  It ends with the
+-- session, and pg_locks shows it to everyone.
+CREATE FUNCTION tego._lease_lock_class()
+RETURNS integer
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 1952802671 $$;    -- 'tego' in ASCII
+
+-- Is the session that took a session-bound lease still there?  (true for a
+-- lease that is not session-bound)
+CREATE FUNCTION tego._session_alive(name text, pid integer)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pid IS NULL OR EXISTS (
+        SELECT 1 FROM pg_catalog.pg_locks k
+         WHERE k.locktype = 'advisory' AND k.pid = _session_alive.pid
+           AND k.classid::bigint = tego._lease_lock_class()
+           AND k.objid::bigint = pg_catalog.hashtext(name)::bigint & 4294967295
+           AND k.objsubid = 2 AND k.granted)
+$$;
+
+-- Is this lease row held right now?
+CREATE FUNCTION tego._lease_live(l tego.lease_state)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
+       AND tego._session_alive(l.name, l.session_pid)
+$$;
+
+-- Why a lease row that names a holder is not held any more.
+CREATE FUNCTION tego._lease_end(l tego.lease_state)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN l.holder IS NULL THEN NULL
+                WHEN NOT tego._session_alive(l.name, l.session_pid)
+                THEN 'session ended'
+                ELSE 'expired' END
+$$;
+
+CREATE VIEW tego.leases AS
+SELECT l.name, l.holder, l.token, l.session_pid IS NOT NULL AS session_bound,
+       l.session_pid, l.acquired_at, l.renewed_at, l.expires_at,
+       tego._lease_live(l) AS live
+  FROM tego.lease_state l;
+
+COMMENT ON VIEW tego.leases IS 'leases: who holds each name, with which token, until when';
+
+REVOKE ALL ON tego.leases FROM PUBLIC;
+
+-- Checks shared by the lease functions; raises on bad input.
+CREATE FUNCTION tego._check_lease(name text, holder text, token bigint,
+                                  ttl interval, check_holder boolean,
+                                  check_token boolean, check_ttl boolean)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'lease name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF name = '' OR octet_length(name) > 63 THEN
+        RAISE EXCEPTION 'lease name must be 1 to 63 bytes long' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF check_holder THEN
+        IF holder IS NULL THEN
+            RAISE EXCEPTION 'holder must not be null' USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        IF holder = '' OR octet_length(holder) > 200 THEN
+            RAISE EXCEPTION 'holder must be 1 to 200 bytes long' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    IF check_token AND token IS NULL THEN
+        RAISE EXCEPTION 'token must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF check_ttl THEN
+        IF ttl IS NULL THEN
+            RAISE EXCEPTION 'ttl must not be null' USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        IF ttl <= interval '0' OR ttl > interval '1 day' THEN
+            RAISE EXCEPTION 'ttl must be greater than zero and at most 1 day'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('The value given was %s.', ttl);
+        END IF;
+    END IF;
+END
+$$;
+
+-- The lease row of name, locked (FOR UPDATE or FOR SHARE), or a raised
+-- 42704 when there is none.
+CREATE FUNCTION tego._lease_row(name text, exclusive boolean)
+RETURNS tego.lease_state
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l tego.lease_state;
+BEGIN
+    IF exclusive THEN
+        SELECT * INTO l FROM tego.lease_state s WHERE s.name = _lease_row.name FOR UPDATE;
+    ELSE
+        SELECT * INTO l FROM tego.lease_state s WHERE s.name = _lease_row.name FOR SHARE;
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lease "%" does not exist', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Acquire it with tego.lease_acquire() first.';
+    END IF;
+    RETURN l;
+END
+$$;
+
+-- Raise TG002 unless l is held right now with token (and by holder, when
+-- holder is given).
+CREATE FUNCTION tego._lease_check_held(l tego.lease_state, holder text, token bigint)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tego._lease_live(l) AND l.token = token
+       AND (holder IS NULL OR l.holder = holder) THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'lease "%" is not held with token %', l.name, token
+        USING ERRCODE = 'TG002',
+              DETAIL = CASE
+                  WHEN tego._lease_live(l)
+                  THEN format('It is held by "%s" with token %s.', l.holder, l.token)
+                  WHEN l.holder IS NULL
+                  THEN format('It is free; its last token was %s.', l.token)
+                  WHEN tego._lease_end(l) = 'session ended'
+                  THEN format('It was held by "%s" with token %s until its session ended.', l.holder, l.token)
+                  ELSE format('It was held by "%s" with token %s until it expired.',
+                              l.holder, l.token) END,
+              HINT = 'Stop acting as its holder; acquire it again to get a new token.';
+END
+$$;
+
+CREATE FUNCTION tego.lease_acquire(name text, holder text,
+                                   ttl interval DEFAULT '30 seconds',
+                                   session_bound boolean DEFAULT false)
+RETURNS tego.lease_grant
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l tego.lease_state;
+    now timestamptz := clock_timestamp();
+    max_leases integer := coalesce(nullif(current_setting('tego.max_leases', true), ''), '1000')::integer;
+    previous jsonb;
+    me_pid integer;
+BEGIN
+    PERFORM tego._check_lease(name, holder, NULL, ttl, true, false, true);
+    IF session_bound IS NULL THEN
+        RAISE EXCEPTION 'session_bound must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    -- NB: the row lock serializes acquirers of one name; lease_assert()
+    -- holds a share lock on it, so a takeover waits for the holder's
+    -- asserting transaction to end.
+    SELECT * INTO l FROM tego.lease_state s WHERE s.name = lease_acquire.name FOR UPDATE;
+    IF NOT FOUND THEN
+        IF (SELECT count(*) FROM tego.lease_state) >= max_leases THEN
+            RAISE EXCEPTION 'too many leases'
+                USING ERRCODE = 'program_limit_exceeded',
+                      DETAIL = format('tego.max_leases is %s.', max_leases),
+                      HINT = 'Raise tego.max_leases, or reuse lease names.';
+        END IF;
+        INSERT INTO tego.lease_state (name) VALUES (lease_acquire.name)
+            ON CONFLICT DO NOTHING;
+        SELECT * INTO l FROM tego.lease_state s WHERE s.name = lease_acquire.name FOR UPDATE;
+    END IF;
+
+    IF tego._lease_live(l) THEN
+        IF l.holder IS DISTINCT FROM lease_acquire.holder THEN
+            RETURN ROW(false, l.holder, l.token, l.expires_at)::tego.lease_grant;
+        END IF;
+        -- held by the caller already: the same token, a later expiry
+        UPDATE tego.lease_state s SET renewed_at = now, expires_at = now + ttl
+         WHERE s.name = l.name RETURNING * INTO l;
+        RETURN ROW(true, l.holder, l.token, l.expires_at)::tego.lease_grant;
+    END IF;
+
+    IF l.holder IS NOT NULL THEN
+        previous := jsonb_build_object('holder', l.holder, 'token', l.token,
+                                       'ended', tego._lease_end(l));
+        PERFORM tego._emit('tego_leases', 'lease-expired', l.name,
+                           jsonb_build_object('name', l.name, 'holder', l.holder,
+                                              'token', l.token, 'expires_at', l.expires_at,
+                                              'reason', tego._lease_end(l)));
+    END IF;
+    IF session_bound THEN
+        -- NB: a session-level lock: it outlives this transaction and ends
+        -- with the session, which ends the lease
+        me_pid := pg_backend_pid();
+        PERFORM pg_advisory_lock(tego._lease_lock_class(), hashtext(l.name));
+    END IF;
+    UPDATE tego.lease_state s
+       SET holder = lease_acquire.holder, token = s.token + 1,
+           session_pid = me_pid,
+           acquired_at = now, renewed_at = now, expires_at = now + ttl
+     WHERE s.name = l.name
+    RETURNING * INTO l;
+    PERFORM tego._emit('tego_leases', 'leader-changed', l.name,
+                       jsonb_build_object('name', l.name, 'holder', l.holder,
+                                          'token', l.token, 'expires_at', l.expires_at,
+                                          'session_bound', session_bound,
+                                          'previous', previous));
+    RETURN ROW(true, l.holder, l.token, l.expires_at)::tego.lease_grant;
+END
+$$;
+
+CREATE FUNCTION tego.lease_renew(name text, holder text, token bigint,
+                                 ttl interval DEFAULT '30 seconds')
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l tego.lease_state;
+    now timestamptz := clock_timestamp();
+BEGIN
+    PERFORM tego._check_lease(name, holder, token, ttl, true, true, true);
+    l := tego._lease_row(name, true);
+    PERFORM tego._lease_check_held(l, holder, token);
+    UPDATE tego.lease_state s SET renewed_at = now, expires_at = now + ttl
+     WHERE s.name = l.name RETURNING * INTO l;
+    RETURN l.expires_at;
+END
+$$;
+
+CREATE FUNCTION tego.lease_release(name text, holder text, token bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l tego.lease_state;
+BEGIN
+    PERFORM tego._check_lease(name, holder, token, NULL, true, true, false);
+    l := tego._lease_row(name, true);
+    PERFORM tego._lease_check_held(l, holder, token);
+    UPDATE tego.lease_state s
+       SET holder = NULL, session_pid = NULL, expires_at = NULL
+     WHERE s.name = l.name;
+    IF l.session_pid = pg_backend_pid() THEN
+        PERFORM pg_advisory_unlock(tego._lease_lock_class(), hashtext(l.name));
+    END IF;
+    PERFORM tego._emit('tego_leases', 'lease-released', l.name,
+                       jsonb_build_object('name', l.name, 'holder', l.holder,
+                                          'token', l.token));
+END
+$$;
+
+CREATE FUNCTION tego.lease_assert(name text, token bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l tego.lease_state;
+BEGIN
+    PERFORM tego._check_lease(name, NULL, token, NULL, false, true, false);
+    -- NB: the share lock holds off any takeover until this transaction ends
+    l := tego._lease_row(name, false);
+    PERFORM tego._lease_check_held(l, NULL, token);
+END
+$$;
+
+-- (tego._lease_lock_class, tego._session_alive, tego._lease_live and
+-- tego._lease_end touch no tego table and stay executable by everyone: the
+-- view tego.leases calls them as its reader.)
+REVOKE ALL ON FUNCTION
+    tego._check_lease(text, text, bigint, interval, boolean, boolean, boolean),
+    tego._lease_row(text, boolean),
+    tego._lease_check_held(tego.lease_state, text, bigint),
+    tego.lease_acquire(text, text, interval, boolean),
+    tego.lease_renew(text, text, bigint, interval),
+    tego.lease_release(text, text, bigint),
+    tego.lease_assert(text, bigint)
+FROM PUBLIC;
+
 -- Tell a running scheduler that the extension exists now.
 SELECT tego._wake_scheduler();

@@ -28,6 +28,9 @@ char	   *tego_client_id = NULL;
 /* tego.event_retention: seconds of events kept by compaction (0 = all). */
 int			tego_event_retention = 7 * 24 * 60 * 60;
 
+/* tego.max_leases: most lease names (the SQL lease functions read it). */
+static int	tego_max_leases = 1000;
+
 /* Scheduler settings. */
 char	   *tego_database = NULL;
 int			tego_max_running_jobs = 5;
@@ -96,6 +99,16 @@ _PG_init(void)
 							5,
 							1, 1000,
 							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tego.max_leases",
+							"Most lease names tego.lease_acquire() keeps.",
+							"A lease name stays after release, to keep its last token.",
+							&tego_max_leases,
+							1000,
+							1, 1000000,
+							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
 

@@ -22,7 +22,7 @@
 
 BEGIN;
 
-SELECT plan(119);
+SELECT plan(129);
 
 -- ---------------------------------------------------------------------------
 -- 1. Catalog
@@ -31,11 +31,14 @@ SELECT plan(119);
 -- The functions that belong to the extension.  "pure": functions that
 -- read and write no tego table and may therefore be left to PUBLIC and run
 -- as the caller (DESIGN.md: mutating functions are revoked from PUBLIC;
--- tego.cron_next lets anyone check a schedule).  Add such functions here.
+-- tego.cron_next lets anyone check a schedule; the lease helpers compute
+-- the view tego.leases' "live" column for its reader, from the row and
+-- pg_locks).  Add such functions here.
 CREATE TEMP VIEW tego_funcs AS
 SELECT p.oid, p.proname, p.oid::regprocedure::text AS sig, p.prosecdef,
        p.proconfig, l.lanname,
-       p.proname = ANY (ARRAY['cron_next']::name[]) AS pure
+       p.proname = ANY (ARRAY['cron_next', '_lease_lock_class', '_session_alive',
+                              '_lease_live', '_lease_end']::name[]) AS pure
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_language l ON l.oid = p.prolang
   JOIN pg_catalog.pg_depend d
@@ -103,6 +106,10 @@ SELECT is_definer('tego', 'publish', ARRAY['text', 'jsonb'], 'publish is SECURIT
 SELECT is_definer('tego', 'compact_events', ARRAY[]::name[], 'compact_events is SECURITY DEFINER');
 SELECT is_definer('tego', 'events_since', ARRAY['bigint', 'text[]', 'integer'], 'events_since is SECURITY DEFINER');
 SELECT is_definer('tego', 'event_seq', ARRAY[]::name[], 'event_seq is SECURITY DEFINER');
+SELECT is_definer('tego', 'lease_acquire', ARRAY['text', 'text', 'interval', 'boolean'], 'lease_acquire is SECURITY DEFINER');
+SELECT is_definer('tego', 'lease_renew', ARRAY['text', 'text', 'bigint', 'interval'], 'lease_renew is SECURITY DEFINER');
+SELECT is_definer('tego', 'lease_release', ARRAY['text', 'text', 'bigint'], 'lease_release is SECURITY DEFINER');
+SELECT is_definer('tego', 'lease_assert', ARRAY['text', 'bigint'], 'lease_assert is SECURITY DEFINER');
 
 SELECT function_privs_are('tego', 'plugin_add', ARRAY['text', 'text', 'text', 'jsonb', 'boolean', 'boolean', 'text[]'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'plugin_install', ARRAY['text[]'], 'public', ARRAY[]::name[]);
@@ -117,9 +124,15 @@ SELECT function_privs_are('tego', 'publish', ARRAY['text', 'jsonb'], 'public', A
 SELECT function_privs_are('tego', 'compact_events', ARRAY[]::name[], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'events_since', ARRAY['bigint', 'text[]', 'integer'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'event_seq', ARRAY[]::name[], 'public', ARRAY[]::name[]);
+SELECT function_privs_are('tego', 'lease_acquire', ARRAY['text', 'text', 'interval', 'boolean'], 'public', ARRAY[]::name[]);
+SELECT function_privs_are('tego', 'lease_renew', ARRAY['text', 'text', 'bigint', 'interval'], 'public', ARRAY[]::name[]);
+SELECT function_privs_are('tego', 'lease_release', ARRAY['text', 'text', 'bigint'], 'public', ARRAY[]::name[]);
+SELECT function_privs_are('tego', 'lease_assert', ARRAY['text', 'bigint'], 'public', ARRAY[]::name[]);
 
 SELECT table_privs_are('tego', 'plugins', 'public', ARRAY[]::name[]);
 SELECT table_privs_are('tego', 'events', 'public', ARRAY[]::name[]);
+SELECT table_privs_are('tego', 'lease_state', 'public', ARRAY[]::name[]);
+SELECT table_privs_are('tego', 'leases', 'public', ARRAY[]::name[]);
 SELECT sequence_privs_are('tego', 'plugins_id_seq', 'public', ARRAY[]::name[]);
 SELECT schema_privs_are('tego', 'public', ARRAY[]::name[]);
 
@@ -235,11 +248,11 @@ SELECT throws_ok($$DELETE FROM tego.events$$, '42501',
 RESET ROLE;
 
 SELECT is(ARRAY(SELECT sig FROM tego_funcs
-                 WHERE proname ~ '^_'
+                 WHERE proname ~ '^_' AND NOT pure
                    AND pg_catalog.has_function_privilege('tego_tap_app', oid, 'EXECUTE')
                  ORDER BY sig),
           '{}'::text[],
-          'app: no internal (underscore) function is executable');
+          'app: no internal (underscore) function is executable (but the pure ones)');
 
 -- what the application role did is there for everyone else
 SELECT is((SELECT count(*)::int FROM tego.plugins WHERE name = 'tap-a' AND enabled), 1,
