@@ -795,6 +795,9 @@ COMMENT ON TABLE tego.lease_state IS 'leases (see the view tego.leases); written
 
 REVOKE ALL ON tego.lease_state FROM PUBLIC;
 
+-- tokens must survive a dump and restore too
+SELECT pg_catalog.pg_extension_config_dump('tego.lease_state', '');
+
 -- What lease_acquire() returns.
 CREATE TYPE tego.lease_grant AS (
     acquired   boolean,
@@ -805,16 +808,26 @@ CREATE TYPE tego.lease_grant AS (
 
 -- The advisory lock a session holds while it holds a session-bound lease:
 -- (classid, objid) = (this constant, hashtext(name)).  It ends with the
--- session, and pg_locks shows it to everyone.
+-- session, and pg_locks shows it to everyone.  NB: taken in share mode, so
+-- that it never blocks anybody: a session whose lease was taken over, or
+-- whose acquiring transaction rolled back, may still hold it.
 CREATE FUNCTION tego._lease_lock_class()
 RETURNS integer
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT 1952802671 $$;    -- 'tego' in ASCII
 
--- Is the session that took a session-bound lease still there?  (true for a
--- lease that is not session-bound)
-CREATE FUNCTION tego._session_alive(name text, pid integer)
+-- The advisory lock a session holds while it holds a plugin operation
+-- guard: (this constant, hashtext(plugin name)).
+CREATE FUNCTION tego._guard_lock_class()
+RETURNS integer
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 1952804720 $$;    -- 'tegp' in ASCII
+
+-- Does the session pid still hold the advisory lock (lock_class, key)?
+-- (true when pid is NULL: a lease that is not session-bound)
+CREATE FUNCTION tego._session_alive(lock_class integer, key text, pid integer)
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -822,8 +835,8 @@ AS $$
     SELECT pid IS NULL OR EXISTS (
         SELECT 1 FROM pg_catalog.pg_locks k
          WHERE k.locktype = 'advisory' AND k.pid = _session_alive.pid
-           AND k.classid::bigint = tego._lease_lock_class()
-           AND k.objid::bigint = pg_catalog.hashtext(name)::bigint & 4294967295
+           AND k.classid::bigint = lock_class::bigint & 4294967295
+           AND k.objid::bigint = pg_catalog.hashtext(key)::bigint & 4294967295
            AND k.objsubid = 2 AND k.granted)
 $$;
 
@@ -834,7 +847,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
-       AND tego._session_alive(l.name, l.session_pid)
+       AND tego._session_alive(tego._lease_lock_class(), l.name, l.session_pid)
 $$;
 
 -- Why a lease row that names a holder is not held any more.
@@ -844,7 +857,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN l.holder IS NULL THEN NULL
-                WHEN NOT tego._session_alive(l.name, l.session_pid)
+                WHEN NOT tego._session_alive(tego._lease_lock_class(), l.name, l.session_pid)
                 THEN 'session ended'
                 ELSE 'expired' END
 $$;
@@ -858,6 +871,22 @@ SELECT l.name, l.holder, l.token, l.session_pid IS NOT NULL AS session_bound,
 COMMENT ON VIEW tego.leases IS 'leases: who holds each name, with which token, until when';
 
 REVOKE ALL ON tego.leases FROM PUBLIC;
+
+-- A lease or guard holder: 1 to 200 bytes.
+CREATE FUNCTION tego._check_holder(holder text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF holder IS NULL THEN
+        RAISE EXCEPTION 'holder must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF holder = '' OR octet_length(holder) > 200 THEN
+        RAISE EXCEPTION 'holder must be 1 to 200 bytes long' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
 
 -- Checks shared by the lease functions; raises on bad input.
 CREATE FUNCTION tego._check_lease(name text, holder text, token bigint,
@@ -875,12 +904,7 @@ BEGIN
         RAISE EXCEPTION 'lease name must be 1 to 63 bytes long' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF check_holder THEN
-        IF holder IS NULL THEN
-            RAISE EXCEPTION 'holder must not be null' USING ERRCODE = 'null_value_not_allowed';
-        END IF;
-        IF holder = '' OR octet_length(holder) > 200 THEN
-            RAISE EXCEPTION 'holder must be 1 to 200 bytes long' USING ERRCODE = 'invalid_parameter_value';
-        END IF;
+        PERFORM tego._check_holder(holder);
     END IF;
     IF check_token AND token IS NULL THEN
         RAISE EXCEPTION 'token must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -1006,7 +1030,9 @@ BEGIN
         -- NB: a session-level lock: it outlives this transaction and ends
         -- with the session, which ends the lease
         me_pid := pg_backend_pid();
-        PERFORM pg_advisory_lock(tego._lease_lock_class(), hashtext(l.name));
+        IF NOT tego._session_alive(tego._lease_lock_class(), l.name, me_pid) THEN
+            PERFORM pg_advisory_lock_shared(tego._lease_lock_class(), hashtext(l.name));
+        END IF;
     END IF;
     UPDATE tego.lease_state s
        SET holder = lease_acquire.holder, token = s.token + 1,
@@ -1057,7 +1083,7 @@ BEGIN
        SET holder = NULL, session_pid = NULL, expires_at = NULL
      WHERE s.name = l.name;
     IF l.session_pid = pg_backend_pid() THEN
-        PERFORM pg_advisory_unlock(tego._lease_lock_class(), hashtext(l.name));
+        PERFORM pg_advisory_unlock_shared(tego._lease_lock_class(), hashtext(l.name));
     END IF;
     PERFORM tego._emit('tego_leases', 'lease-released', l.name,
                        jsonb_build_object('name', l.name, 'holder', l.holder,
@@ -1080,10 +1106,11 @@ BEGIN
 END
 $$;
 
--- (tego._lease_lock_class, tego._session_alive, tego._lease_live and
--- tego._lease_end touch no tego table and stay executable by everyone: the
+-- (tego._lease_lock_class, tego._guard_lock_class, tego._session_alive,
+-- tego._lease_live and tego._lease_end touch no tego table and stay executable by everyone: the
 -- view tego.leases calls them as its reader.)
 REVOKE ALL ON FUNCTION
+    tego._check_holder(text),
     tego._check_lease(text, text, bigint, interval, boolean, boolean, boolean),
     tego._lease_row(text, boolean),
     tego._lease_check_held(tego.lease_state, text, bigint),
@@ -1091,6 +1118,179 @@ REVOKE ALL ON FUNCTION
     tego.lease_renew(text, text, bigint, interval),
     tego.lease_release(text, text, bigint),
     tego.lease_assert(text, bigint)
+FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Plugin operation guards: one holder at a time runs a plugin's install,
+-- upgrade or remove hooks, cluster-wide
+-- ---------------------------------------------------------------------------
+
+-- NB: a guard is bound to the session that took it (an advisory lock, as
+-- for session-bound leases) and to a timeout: when either ends, another
+-- holder may take it over.  Its row is deleted when the operation ends.
+CREATE TABLE tego.plugin_operation_state (
+    name        text PRIMARY KEY,
+    operation   text NOT NULL CHECK (operation IN ('install', 'upgrade', 'remove')),
+    holder      text NOT NULL,
+    session_pid integer NOT NULL,
+    started_at  timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL
+);
+
+COMMENT ON TABLE tego.plugin_operation_state IS 'plugin operations under way (see the view tego.plugin_operations); written by plugin_begin/plugin_end only';
+
+REVOKE ALL ON tego.plugin_operation_state FROM PUBLIC;
+
+-- Is this guard still held (its session there, its timeout not passed)?
+CREATE FUNCTION tego._guard_live(g tego.plugin_operation_state)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT g.expires_at > clock_timestamp()
+       AND tego._session_alive(tego._guard_lock_class(), g.name, g.session_pid)
+$$;
+
+CREATE VIEW tego.plugin_operations AS
+SELECT g.name, g.operation, g.holder, g.session_pid, g.started_at,
+       g.expires_at, tego._guard_live(g) AS live
+  FROM tego.plugin_operation_state g;
+
+COMMENT ON VIEW tego.plugin_operations IS 'the operation under way on a plugin (install, upgrade, remove), and who runs it';
+
+REVOKE ALL ON tego.plugin_operations FROM PUBLIC;
+
+CREATE FUNCTION tego.plugin_begin(name text, operation text, holder text,
+                                  timeout interval DEFAULT '10 minutes')
+RETURNS tego.plugin_operations
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g tego.plugin_operation_state;
+    now timestamptz := clock_timestamp();
+    previous jsonb;
+    v tego.plugin_operations;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'plugin name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF operation IS NULL THEN
+        RAISE EXCEPTION 'operation must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF operation NOT IN ('install', 'upgrade', 'remove') THEN
+        RAISE EXCEPTION 'operation must be install, upgrade or remove'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The value given was "%s".', operation);
+    END IF;
+    PERFORM tego._check_holder(holder);
+    IF timeout IS NULL THEN
+        RAISE EXCEPTION 'timeout must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF timeout <= interval '0' OR timeout > interval '1 day' THEN
+        RAISE EXCEPTION 'timeout must be greater than zero and at most 1 day'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The value given was %s.', timeout);
+    END IF;
+    PERFORM 1 FROM tego.plugins p WHERE p.name = plugin_begin.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'plugin "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+
+    -- NB: a second caller waits here for the first one's transaction, then
+    -- finds its row
+    INSERT INTO tego.plugin_operation_state AS s
+           (name, operation, holder, session_pid, started_at, expires_at)
+    VALUES (plugin_begin.name, operation, holder, pg_backend_pid(), now, now + timeout)
+    ON CONFLICT ON CONSTRAINT plugin_operation_state_pkey DO NOTHING
+    RETURNING * INTO g;
+    IF NOT FOUND THEN
+        SELECT * INTO g FROM tego.plugin_operation_state s
+         WHERE s.name = plugin_begin.name FOR UPDATE;
+        IF tego._guard_live(g) AND g.holder <> plugin_begin.holder THEN
+            RAISE EXCEPTION 'plugin "%" is busy: "%" is running its %', g.name, g.holder, g.operation
+                USING ERRCODE = 'object_in_use',
+                      DETAIL = format('The operation started at %s and times out at %s.',
+                                      g.started_at, g.expires_at),
+                      HINT = 'Wait for the holder''s tego.plugin_end(), or for its session to end or its timeout to pass.';
+        END IF;
+        IF tego._guard_live(g) AND g.operation = plugin_begin.operation
+           AND g.session_pid = pg_backend_pid() THEN
+            -- the holder asking again: a later timeout, nothing to announce
+            UPDATE tego.plugin_operation_state s SET expires_at = now + timeout
+             WHERE s.name = g.name;
+            SELECT * INTO v FROM tego.plugin_operations o WHERE o.name = g.name;
+            RETURN v;
+        END IF;
+        IF NOT tego._guard_live(g) THEN
+            previous := jsonb_build_object('holder', g.holder, 'operation', g.operation,
+                'ended', CASE WHEN g.expires_at <= clock_timestamp() THEN 'timed out'
+                              ELSE 'session ended' END);
+        END IF;
+        UPDATE tego.plugin_operation_state s
+           SET operation = plugin_begin.operation, holder = plugin_begin.holder,
+               session_pid = pg_backend_pid(), started_at = now,
+               expires_at = now + timeout
+         WHERE s.name = g.name
+        RETURNING * INTO g;
+    END IF;
+    -- NB: a session-level lock (taken once per session and plugin): it ends
+    -- with the session, which frees the guard
+    IF NOT tego._session_alive(tego._guard_lock_class(), g.name, pg_backend_pid()) THEN
+        PERFORM pg_advisory_lock_shared(tego._guard_lock_class(), hashtext(g.name));
+    END IF;
+    PERFORM tego._emit('tego_plugins', 'plugin-operation-started', g.name,
+                       jsonb_build_object('name', g.name, 'operation', g.operation,
+                                          'holder', g.holder, 'expires_at', g.expires_at,
+                                          'previous', previous));
+    SELECT * INTO v FROM tego.plugin_operations o WHERE o.name = g.name;
+    RETURN v;
+END
+$$;
+
+CREATE FUNCTION tego.plugin_end(name text, holder text, succeeded boolean,
+                                error text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g tego.plugin_operation_state;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'plugin name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM tego._check_holder(holder);
+    IF succeeded IS NULL THEN
+        RAISE EXCEPTION 'succeeded must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF octet_length(error) > 8192 THEN
+        RAISE EXCEPTION 'error must be at most 8192 bytes long'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('It is %s bytes long.', octet_length(error));
+    END IF;
+    SELECT * INTO g FROM tego.plugin_operation_state s
+     WHERE s.name = plugin_end.name FOR UPDATE;
+    IF NOT FOUND OR g.holder <> plugin_end.holder THEN
+        RAISE EXCEPTION 'plugin "%" has no operation held by "%"', name, holder
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = CASE WHEN NOT FOUND THEN 'No operation is under way.'
+                                ELSE format('"%s" holds its %s.', g.holder, g.operation) END;
+    END IF;
+    DELETE FROM tego.plugin_operation_state s WHERE s.name = g.name;
+    IF g.session_pid = pg_backend_pid() THEN
+        PERFORM pg_advisory_unlock_shared(tego._guard_lock_class(), hashtext(g.name));
+    END IF;
+    PERFORM tego._emit('tego_plugins', 'plugin-operation-ended', g.name,
+                       jsonb_build_object('name', g.name, 'operation', g.operation,
+                                          'holder', g.holder, 'succeeded', succeeded,
+                                          'error', error));
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+    tego.plugin_begin(text, text, text, interval),
+    tego.plugin_end(text, text, boolean, text)
 FROM PUBLIC;
 
 -- Tell a running scheduler that the extension exists now.

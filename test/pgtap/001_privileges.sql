@@ -22,7 +22,7 @@
 
 BEGIN;
 
-SELECT plan(129);
+SELECT plan(135);
 
 -- ---------------------------------------------------------------------------
 -- 1. Catalog
@@ -32,13 +32,14 @@ SELECT plan(129);
 -- read and write no tego table and may therefore be left to PUBLIC and run
 -- as the caller (DESIGN.md: mutating functions are revoked from PUBLIC;
 -- tego.cron_next lets anyone check a schedule; the lease helpers compute
--- the view tego.leases' "live" column for its reader, from the row and
--- pg_locks).  Add such functions here.
+-- the "live" column of the views tego.leases and tego.plugin_operations
+-- for their reader, from the row and pg_locks).  Add such functions here.
 CREATE TEMP VIEW tego_funcs AS
 SELECT p.oid, p.proname, p.oid::regprocedure::text AS sig, p.prosecdef,
        p.proconfig, l.lanname,
-       p.proname = ANY (ARRAY['cron_next', '_lease_lock_class', '_session_alive',
-                              '_lease_live', '_lease_end']::name[]) AS pure
+       p.proname = ANY (ARRAY['cron_next', '_lease_lock_class', '_guard_lock_class',
+                              '_session_alive', '_lease_live', '_lease_end',
+                              '_guard_live']::name[]) AS pure
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_language l ON l.oid = p.prolang
   JOIN pg_catalog.pg_depend d
@@ -110,6 +111,8 @@ SELECT is_definer('tego', 'lease_acquire', ARRAY['text', 'text', 'interval', 'bo
 SELECT is_definer('tego', 'lease_renew', ARRAY['text', 'text', 'bigint', 'interval'], 'lease_renew is SECURITY DEFINER');
 SELECT is_definer('tego', 'lease_release', ARRAY['text', 'text', 'bigint'], 'lease_release is SECURITY DEFINER');
 SELECT is_definer('tego', 'lease_assert', ARRAY['text', 'bigint'], 'lease_assert is SECURITY DEFINER');
+SELECT is_definer('tego', 'plugin_begin', ARRAY['text', 'text', 'text', 'interval'], 'plugin_begin is SECURITY DEFINER');
+SELECT is_definer('tego', 'plugin_end', ARRAY['text', 'text', 'boolean', 'text'], 'plugin_end is SECURITY DEFINER');
 
 SELECT function_privs_are('tego', 'plugin_add', ARRAY['text', 'text', 'text', 'jsonb', 'boolean', 'boolean', 'text[]'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'plugin_install', ARRAY['text[]'], 'public', ARRAY[]::name[]);
@@ -128,11 +131,15 @@ SELECT function_privs_are('tego', 'lease_acquire', ARRAY['text', 'text', 'interv
 SELECT function_privs_are('tego', 'lease_renew', ARRAY['text', 'text', 'bigint', 'interval'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'lease_release', ARRAY['text', 'text', 'bigint'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'lease_assert', ARRAY['text', 'bigint'], 'public', ARRAY[]::name[]);
+SELECT function_privs_are('tego', 'plugin_begin', ARRAY['text', 'text', 'text', 'interval'], 'public', ARRAY[]::name[]);
+SELECT function_privs_are('tego', 'plugin_end', ARRAY['text', 'text', 'boolean', 'text'], 'public', ARRAY[]::name[]);
 
 SELECT table_privs_are('tego', 'plugins', 'public', ARRAY[]::name[]);
 SELECT table_privs_are('tego', 'events', 'public', ARRAY[]::name[]);
 SELECT table_privs_are('tego', 'lease_state', 'public', ARRAY[]::name[]);
 SELECT table_privs_are('tego', 'leases', 'public', ARRAY[]::name[]);
+SELECT table_privs_are('tego', 'plugin_operation_state', 'public', ARRAY[]::name[]);
+SELECT table_privs_are('tego', 'plugin_operations', 'public', ARRAY[]::name[]);
 SELECT sequence_privs_are('tego', 'plugins_id_seq', 'public', ARRAY[]::name[]);
 SELECT schema_privs_are('tego', 'public', ARRAY[]::name[]);
 

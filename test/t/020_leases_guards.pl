@@ -4,7 +4,8 @@
 # session is terminated (pg_terminate_backend) and the next holder's token
 # is larger; a deposed leader's lease_assert + write fails while the new
 # leader's succeeds; tokens survive an immediate shutdown (crash recovery)
-# and keep growing.
+# and keep growing.  A plugin operation guard whose holder's session dies
+# is taken over by the next holder.
 use strict;
 use warnings;
 
@@ -112,6 +113,29 @@ is(q1(q{SELECT holder || ' ' || token FROM tego.leases WHERE name = 'writer'}),
 q1(q{SELECT tego.lease_release('writer', 'node-b', 2)});
 is(q1(q{SELECT token FROM tego.lease_acquire('writer', 'node-a')}),
 	'3', 'the next holder after the crash gets token 3');
+
+# ---------------------------------------------------------------------------
+# 4. a plugin operation guard whose holder's session dies is taken over
+# ---------------------------------------------------------------------------
+q1(q{SELECT 1 FROM tego.plugin_add('crm')});
+$s = $node->background_psql('postgres');
+is($s->query_safe(q{SELECT holder FROM tego.plugin_begin('crm', 'upgrade', 'worker-1', '1 hour')}),
+	'worker-1', 'worker-1 runs the upgrade of crm');
+$pid = $s->query_safe('SELECT pg_backend_pid()');
+($ret, $out, $err) = $node->psql('postgres',
+	q{SELECT tego.plugin_begin('crm', 'upgrade', 'worker-2')});
+like($err, qr/plugin "crm" is busy: "worker-1" is running its upgrade/,
+	'worker-2 is refused while worker-1 runs it');
+q1(qq{SELECT pg_terminate_backend($pid)});
+ok(poll_until(q{SELECT NOT live FROM tego.plugin_operations WHERE name = 'crm'}, 10),
+	"the guard is free once worker-1's session has ended (its 1-hour timeout notwithstanding)");
+$s->quit;
+is(q1(q{SELECT holder FROM tego.plugin_begin('crm', 'upgrade', 'worker-2')}),
+	'worker-2', 'worker-2 takes the guard over');
+is( q1(
+		q{SELECT payload #>> '{previous,ended}' FROM tego.events
+           WHERE event = 'plugin-operation-started' ORDER BY seq DESC LIMIT 1}),
+	'session ended', 'its event says the previous holder\'s session ended');
 
 unlike(slurp_file($node->logfile), qr/TRAP:|terminated by signal (?!15)/,
 	'no crash in the server log');
