@@ -18,3 +18,13 @@ SELECT tego.plugin_install('bench-lat');
 -- 3. context for tego.publish: a durable message without tego (a row in a
 --    plain table plus pg_notify), i.e. a commit that waits for its WAL flush.
 CREATE TABLE bench_msgs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, msg jsonb NOT NULL);
+
+-- 4. leases: one per pgbench client, acquired here (token 1), and the same
+--    leases in a plain table for the baseline.
+SELECT count(*) FROM (SELECT tego.lease_acquire('lease-' || i, 'holder-' || i, '1 hour')
+                        FROM generate_series(0, 7) AS i) s;
+CREATE TABLE bench_leases (name text PRIMARY KEY, holder text, token bigint,
+                           renewed_at timestamptz, expires_at timestamptz);
+INSERT INTO bench_leases
+SELECT 'lease-' || i, 'holder-' || i, 1, now(), now() + interval '1 hour'
+  FROM generate_series(0, 7) AS i;

@@ -16,6 +16,8 @@
 #      (and, for context, INSERT + pg_notify, and the INSERT alone: the
 #      ceiling of any durable message),
 #      one LISTENer (tego_listen) connected during both          target >= 0.6x
+#   4. lease acquire/renew calls/s, 8 holders each renewing its own lease,
+#      vs the same renewals as plain UPDATEs (no target)
 #
 # Context figures, not targets: a transaction that only calls pg_notify
 # writes no WAL before its commit record, so PostgreSQL commits it without
@@ -485,6 +487,31 @@ out "RESULT publish/s, $CLIENTS writers: tego.publish ${T_RATE}/s | pg_notify ${
 TABLE_ROWS+=("| publish/s, $CLIENTS writers, 1 listener | ${T_RATE}/s | ${B_RATE}/s (pg_notify) | ${q}x | ≥ 0.6x | $ok |")
 TABLE_ROWS+=("| publish/s, context: vs a durable message | ${T_RATE}/s | ${C_RATE}/s (INSERT + pg_notify) | ${qc}x | — | — |")
 TABLE_ROWS+=("| publish/s, ceiling: a durable INSERT with no NOTIFY at all, vs pg_notify | ${D_RATE}/s | ${B_RATE}/s (pg_notify) | ${qd}x | — | — |")
+
+# ---------------------------------------------------------------------------
+# 4. lease renewals per second
+# ---------------------------------------------------------------------------
+out "  (section took $((SECONDS - T0)) s)"
+T0=$SECONDS
+out ""
+out "== 4. lease acquire/renew per second, $CLIENTS holders (-j $THREADS) on $CLIENTS leases: tego.lease_acquire + lease_renew vs plain UPDATEs"
+cp "$WORK/tego_lease.sql" "$WORK/tego_lease.run.sql"
+cp "$WORK/plain_lease.sql" "$WORK/plain_lease.run.sql"
+tego_is_root && chown postgres:postgres "$WORK/tego_lease.run.sql" "$WORK/plain_lease.run.sql"
+mirror_bench tego_lease.run.sql plain_lease.run.sql
+A=tego_lease.run.sql B=plain_lease.run.sql
+T_RATE=$(awk -v t="${TPS[$A]}" 'BEGIN { printf "%.0f", 2 * t }')
+B_RATE=$(awk -v t="${TPS[$B]}" 'BEGIN { printf "%.0f", 2 * t }')
+q=$(ratio "${TPS[$A]}" "${TPS[$B]}")
+out "  runs (script tps = calls/s / 2; $SECONDS_PER_RUN s each; $CYCLES x A B B A, grouped by script):"
+out "${INFO[$A]%$'\n'}"
+out "${INFO[$B]%$'\n'}"
+tokens=$(psql_q "SELECT string_agg(DISTINCT token::text, ',') FROM tego.leases WHERE name LIKE 'lease-%'")
+if [ "$tokens" = 1 ]; then out "  every lease still has token 1: ok"; else out "  warning: lease tokens $tokens (expected 1)"; fi
+out "  backends over all runs: tego ${WAITS[$A]} | plain ${WAITS[$B]}"
+WAIT_NOTES+=("lease renewals: tego ${WAITS[$A]}; plain ${WAITS[$B]}")
+out "RESULT lease acquire/renew calls/s, $CLIENTS holders: tego ${T_RATE}/s | plain UPDATE ${B_RATE}/s | ratio ${q}x | no target"
+TABLE_ROWS+=("| lease acquire/renew calls/s, $CLIENTS holders on $CLIENTS leases | ${T_RATE}/s | ${B_RATE}/s (plain UPDATE) | ${q}x | — | — |")
 
 # ---------------------------------------------------------------------------
 # the table
