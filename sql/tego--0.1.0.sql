@@ -1293,5 +1293,64 @@ REVOKE ALL ON FUNCTION
     tego.plugin_end(text, text, boolean, text)
 FROM PUBLIC;
 
+-- ---------------------------------------------------------------------------
+-- Application status: TachyBase's AppSupervisor and maintaining status, in
+-- shared memory (needs shared_preload_libraries = 'tego')
+-- ---------------------------------------------------------------------------
+
+-- (C functions on shared memory; like every API function, SECURITY DEFINER
+-- with a pinned search_path, and revoked from PUBLIC.)
+CREATE FUNCTION tego.app_status_set(app text, status text,
+                                    message text DEFAULT NULL,
+                                    error text DEFAULT NULL)
+RETURNS void
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'app_status_set';
+
+COMMENT ON FUNCTION tego.app_status_set(text, text, text, text) IS 'set an app''s status (initializing, initialized, running, commanding, stopped, error, not_found), message and error';
+
+CREATE FUNCTION tego.app_maintaining_set(app text, command text, status text,
+                                         message text DEFAULT NULL,
+                                         error text DEFAULT NULL)
+RETURNS void
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'app_maintaining_set';
+
+COMMENT ON FUNCTION tego.app_maintaining_set(text, text, text, text, text) IS 'record a maintaining command''s progress (command_begin, command_running, command_end, command_error) and the app status it implies';
+
+CREATE FUNCTION tego.app_forget(app text)
+RETURNS boolean
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'app_forget';
+
+COMMENT ON FUNCTION tego.app_forget(text) IS 'drop an app''s status entry; false when there was none';
+
+CREATE FUNCTION tego._apps(OUT app text, OUT status text, OUT previous_status text,
+                           OUT command text, OUT maintaining_status text,
+                           OUT message text, OUT error text,
+                           OUT updated_at timestamptz, OUT pid integer,
+                           OUT version bigint)
+RETURNS SETOF record
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'app_list';
+
+CREATE VIEW tego.apps AS
+SELECT app, status, previous_status, command, maintaining_status, message,
+       error, updated_at, pid, version
+  FROM tego._apps();
+
+COMMENT ON VIEW tego.apps IS 'status of the applications of this database, as their processes last set it (shared memory: empty after a restart)';
+
+REVOKE ALL ON tego.apps FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    tego.app_status_set(text, text, text, text),
+    tego.app_maintaining_set(text, text, text, text, text),
+    tego.app_forget(text), tego._apps()
+FROM PUBLIC;
+
 -- Tell a running scheduler that the extension exists now.
 SELECT tego._wake_scheduler();

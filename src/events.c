@@ -85,7 +85,6 @@ static void events_subxact_callback(SubXactEvent event,
 									SubTransactionId parentSubid, void *arg);
 static void flush_events(List *events);
 static void seq_cache_store(const TegoSeqCache *entry);
-static char *notify_text(int64 seq, PendingEvent *ev, Jsonb *payload);
 
 /* Install the transaction callbacks (called once per backend). */
 void
@@ -388,7 +387,8 @@ flush_events(List *events)
 											  &isnull));
 
 		/* PreCommit_Notify sends the queued notifications in this order */
-		Async_Notify(ev->topic, notify_text(seq, ev, stored));
+		Async_Notify(ev->topic, tego_notify_text(seq, ev->topic, ev->event,
+												 ev->key, stored));
 	}
 
 	PopActiveSnapshot();
@@ -408,17 +408,21 @@ typedef struct PayloadMember
 	bool		dropped;
 } PayloadMember;
 
-/* Append the NOTIFY envelope's fixed members to buf. */
+/* Append the NOTIFY envelope's fixed members to buf (seq < 0: null). */
 static void
-notify_header(StringInfo buf, int64 seq, PendingEvent *ev)
+notify_header(StringInfo buf, int64 seq, const char *topic,
+			  const char *event, const char *key)
 {
-	appendStringInfo(buf, "{\"seq\": " INT64_FORMAT ", \"topic\": ", seq);
-	escape_json(buf, ev->topic);
+	if (seq < 0)
+		appendStringInfoString(buf, "{\"seq\": null, \"topic\": ");
+	else
+		appendStringInfo(buf, "{\"seq\": " INT64_FORMAT ", \"topic\": ", seq);
+	escape_json(buf, topic);
 	appendStringInfoString(buf, ", \"event\": ");
-	escape_json(buf, ev->event);
+	escape_json(buf, event);
 	appendStringInfoString(buf, ", \"key\": ");
-	if (ev->key)
-		escape_json(buf, ev->key);
+	if (key)
+		escape_json(buf, key);
 	else
 		appendStringInfoString(buf, "null");
 	appendStringInfoString(buf, ", \"payload\": ");
@@ -439,13 +443,16 @@ jsonb_value_text(JsonbValue *v)
 }
 
 /*
- * The NOTIFY payload of an event: seq, topic, event, key and payload as one
- * JSON object.  When that would reach TEGO_MAX_NOTIFY_BYTES, the largest
- * top-level members of the payload are left out, largest first, and listed
- * in "omitted"; the client reads them from tego.events.
+ * The NOTIFY payload of an event: seq (null when negative: an event that is
+ * not in the log), topic, event, key and payload as one JSON object.  When
+ * that would reach TEGO_MAX_NOTIFY_BYTES, the largest top-level members of
+ * the payload are left out, largest first, and listed in "omitted"; the
+ * client reads them from tego.events (or, for an event not in the log, from
+ * the state it describes).
  */
-static char *
-notify_text(int64 seq, PendingEvent *ev, Jsonb *payload)
+char *
+tego_notify_text(int64 seq, const char *topic, const char *event,
+				 const char *key, Jsonb *payload)
 {
 	StringInfoData buf;
 	PayloadMember *members;
@@ -454,10 +461,10 @@ notify_text(int64 seq, PendingEvent *ev, Jsonb *payload)
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	char	   *key = NULL;
+	char	   *member_key = NULL;
 
 	initStringInfo(&buf);
-	notify_header(&buf, seq, ev);
+	notify_header(&buf, seq, topic, event, key);
 	JsonbToCString(&buf, &payload->root, VARSIZE(payload));
 	appendStringInfoChar(&buf, '}');
 	if (buf.len < TEGO_MAX_NOTIFY_BYTES)
@@ -476,14 +483,14 @@ notify_text(int64 seq, PendingEvent *ev, Jsonb *payload)
 
 				initStringInfo(&k);
 				escape_json(&k, pnstrdup(v.val.string.val, v.val.string.len));
-				key = k.data;
+				member_key = k.data;
 			}
 			else if (tok == WJB_VALUE)
 			{
-				members[nmembers].key = key;
+				members[nmembers].key = member_key;
 				members[nmembers].value = jsonb_value_text(&v);
 				members[nmembers].len = strlen(members[nmembers].value) +
-					strlen(key) + 4;
+					strlen(member_key) + 4;
 				nmembers++;
 			}
 		}
@@ -495,7 +502,7 @@ notify_text(int64 seq, PendingEvent *ev, Jsonb *payload)
 		bool		first = true;
 
 		resetStringInfo(&buf);
-		notify_header(&buf, seq, ev);
+		notify_header(&buf, seq, topic, event, key);
 		if (!JB_ROOT_IS_OBJECT(payload))
 			appendStringInfoString(&buf, "null");
 		else

@@ -2,7 +2,9 @@
  *
  * shmem.c
  *	  tego's shared memory: where the scheduler can be found, so that a
- *	  backend whose transaction changed jobs can wake it at commit.
+ *	  backend whose transaction changed jobs can wake it at commit; the
+ *	  job worker pool; the highest event seq of each database; the app
+ *	  store (apps.c).
  *
  *	  The segment is reserved only when tego is in shared_preload_libraries;
  *	  without it, tego_shared stays NULL and there is no scheduler to wake.
@@ -16,6 +18,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
+#include "apps.h"
 #include "scheduler.h"
 
 TegoShared *tego_shared = NULL;
@@ -56,7 +59,9 @@ tego_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(tego_shmem_size());
-	RequestNamedLWLockTranche("tego", 1);
+	RequestAddinShmemSpace(tego_apps_shmem_size());
+	/* 0: scheduler and job workers; 1: the app store */
+	RequestNamedLWLockTranche("tego", 2);
 }
 
 /* Attach to (or create) the shared state. */
@@ -76,6 +81,7 @@ tego_shmem_startup(void)
 		tego_shared->lock = &(GetNamedLWLockTranche("tego"))->lock;
 		tego_shared->pool_size = max_worker_processes;
 	}
+	tego_apps_shmem_init(&(GetNamedLWLockTranche("tego"))[1].lock);
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -18,6 +18,7 @@
 #include "utils/guc.h"
 
 #include "tego.h"
+#include "apps.h"
 #include "scheduler.h"
 
 PG_MODULE_MAGIC;
@@ -147,6 +148,26 @@ _PG_init(void)
 							   PGC_POSTMASTER,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tego.max_apps",
+							"Most apps whose status tego keeps (shared memory).",
+							NULL,
+							&tego_max_apps,
+							100,
+							1, 100000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tego.max_message_bytes",
+							"Longest app status message or error tego keeps.",
+							"Longer ones are refused, not truncated.",
+							&tego_max_message_bytes,
+							1024,
+							64, 65536,
+							PGC_POSTMASTER,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("tego.enable_scheduler",
 							 "Start the tego scheduler background worker.",

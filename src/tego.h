@@ -34,6 +34,7 @@
 
 /* Built-in topics. */
 #define TEGO_TOPIC_PLUGINS		"tego_plugins"
+#define TEGO_TOPIC_APPS			"tego_apps"
 
 /* settings (tego.c) */
 extern char *tego_client_id;
@@ -64,5 +65,7 @@ extern void tego_event_queue(const char *topic, const char *event,
 							 const char *key, Jsonb *payload,
 							 const char *revision_of);
 extern char *tego_publisher_id(void);
+extern char *tego_notify_text(int64 seq, const char *topic, const char *event,
+							  const char *key, Jsonb *payload);
 
 #endif							/* TEGO_H */

@@ -22,7 +22,7 @@
 
 BEGIN;
 
-SELECT plan(135);
+SELECT plan(139);
 
 -- ---------------------------------------------------------------------------
 -- 1. Catalog
@@ -133,6 +133,9 @@ SELECT function_privs_are('tego', 'lease_release', ARRAY['text', 'text', 'bigint
 SELECT function_privs_are('tego', 'lease_assert', ARRAY['text', 'bigint'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'plugin_begin', ARRAY['text', 'text', 'text', 'interval'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'plugin_end', ARRAY['text', 'text', 'boolean', 'text'], 'public', ARRAY[]::name[]);
+SELECT function_privs_are('tego', 'app_status_set', ARRAY['text', 'text', 'text', 'text'], 'public', ARRAY[]::name[]);
+SELECT function_privs_are('tego', 'app_maintaining_set', ARRAY['text', 'text', 'text', 'text', 'text'], 'public', ARRAY[]::name[]);
+SELECT function_privs_are('tego', 'app_forget', ARRAY['text'], 'public', ARRAY[]::name[]);
 
 SELECT table_privs_are('tego', 'plugins', 'public', ARRAY[]::name[]);
 SELECT table_privs_are('tego', 'events', 'public', ARRAY[]::name[]);
@@ -140,6 +143,7 @@ SELECT table_privs_are('tego', 'lease_state', 'public', ARRAY[]::name[]);
 SELECT table_privs_are('tego', 'leases', 'public', ARRAY[]::name[]);
 SELECT table_privs_are('tego', 'plugin_operation_state', 'public', ARRAY[]::name[]);
 SELECT table_privs_are('tego', 'plugin_operations', 'public', ARRAY[]::name[]);
+SELECT table_privs_are('tego', 'apps', 'public', ARRAY[]::name[]);
 SELECT sequence_privs_are('tego', 'plugins_id_seq', 'public', ARRAY[]::name[]);
 SELECT schema_privs_are('tego', 'public', ARRAY[]::name[]);
 

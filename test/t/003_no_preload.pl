@@ -50,6 +50,20 @@ $node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', q{SELECT count(*) FROM tego.jobs}), 1,
 	'jobs can be scheduled (they run once the server preloads tego)');
 
+# the shared-memory state needs the preload, and says so
+my ($ret, $stdout, $stderr) =
+  $node->psql('postgres', q{SELECT tego.app_status_set('main', 'running')});
+isnt($ret, 0, 'app_status_set fails without the preload');
+like($stderr, qr/ERROR:  tego shared state is not available/, '... with a clear error');
+like($stderr, qr/HINT:  Add tego to shared_preload_libraries and restart the server/,
+	'... and a hint');
+($ret, $stdout, $stderr) = $node->psql('postgres', q{SELECT count(*) FROM tego.apps});
+like($stderr, qr/tego shared state is not available/, 'so does reading tego.apps');
+# leases and guards are rows: they work without it
+is($node->safe_psql('postgres',
+		q{SELECT token FROM tego.lease_acquire('leader', 'node-a')}),
+	1, 'leases work without the preload');
+
 $listener->quit;
 $node->safe_psql('postgres', 'DROP EXTENSION tego');
 is($node->safe_psql('postgres',
