@@ -101,6 +101,7 @@ typedef struct NotifierSlot
 	Oid			database_oid;	/* InvalidOid: free */
 	pid_t		pid;			/* 0 while it starts */
 	Latch	   *latch;
+	bool		woken;			/* its latch was set since its last look */
 } NotifierSlot;
 
 typedef struct TegoApps
@@ -324,7 +325,16 @@ touch(AppSlot *s, bool *start)
 		NotifierSlot *n = &tego_apps->notifiers[i];
 
 		if (n->database_oid == MyDatabaseId)
+		{
+			/*
+			 * NB: one wake-up per look of the notifier is enough: at a high
+			 * rate of changes, most of them then cost no signal
+			 */
+			if (n->woken)
+				return NULL;
+			n->woken = true;
 			return n->latch;	/* NULL while it starts: it will look */
+		}
 		if (free_slot == NULL && !OidIsValid(n->database_oid))
 			free_slot = n;
 	}
@@ -333,6 +343,7 @@ touch(AppSlot *s, bool *start)
 		free_slot->database_oid = MyDatabaseId;
 		free_slot->pid = 0;
 		free_slot->latch = NULL;
+		free_slot->woken = true;
 		*start = true;
 	}
 	return NULL;
@@ -716,6 +727,7 @@ tego_notifier_main(Datum main_arg)
 
 		copies = palloc(sizeof(AppCopy) * Max(tego_apps->max_apps, 1));
 		LWLockAcquire(tego_apps->lock, LW_EXCLUSIVE);
+		my_notifier->woken = false;
 		for (i = 0; i < tego_apps->max_apps; i++)
 		{
 			AppSlot    *s = SLOT(i);

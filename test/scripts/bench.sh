@@ -18,6 +18,9 @@
 #      one LISTENer (tego_listen) connected during both          target >= 0.6x
 #   4. lease acquire/renew calls/s, 8 holders each renewing its own lease,
 #      vs the same renewals as plain UPDATEs (no target)
+#   5. tego.app_status_set/s, 8 clients each setting its own app, vs
+#      pg_notify of the same status; and the latency from the call to a
+#      LISTEN session, vs pg_notify alone                target >= 20,000/s
 #
 # Context figures, not targets: a transaction that only calls pg_notify
 # writes no WAL before its commit record, so PostgreSQL commits it without
@@ -512,6 +515,49 @@ out "  backends over all runs: tego ${WAITS[$A]} | plain ${WAITS[$B]}"
 WAIT_NOTES+=("lease renewals: tego ${WAITS[$A]}; plain ${WAITS[$B]}")
 out "RESULT lease acquire/renew calls/s, $CLIENTS holders: tego ${T_RATE}/s | plain UPDATE ${B_RATE}/s | ratio ${q}x | no target"
 TABLE_ROWS+=("| lease acquire/renew calls/s, $CLIENTS holders on $CLIENTS leases | ${T_RATE}/s | ${B_RATE}/s (plain UPDATE) | ${q}x | — | — |")
+
+# ---------------------------------------------------------------------------
+# 5. app status sets per second, and their latency to a listener
+# ---------------------------------------------------------------------------
+out "  (section took $((SECONDS - T0)) s)"
+T0=$SECONDS
+out ""
+out "== 5. app_status_set/s, $CLIENTS clients (-j $THREADS), each setting its own app, vs pg_notify of the same status"
+cp "$WORK/tego_app_status.sql" "$WORK/tego_app_status.run.sql"
+cp "$WORK/raw_app_status.sql" "$WORK/raw_app_status.run.sql"
+tego_is_root && chown postgres:postgres "$WORK/tego_app_status.run.sql" "$WORK/raw_app_status.run.sql"
+start_listener bench_listen_5 tego_apps bench_apps
+mirror_bench tego_app_status.run.sql raw_app_status.run.sql
+stop_listener
+A=tego_app_status.run.sql B=raw_app_status.run.sql
+T_RATE=$(awk -v t="${TPS[$A]}" 'BEGIN { printf "%.0f", t }')
+B_RATE=$(awk -v t="${TPS[$B]}" 'BEGIN { printf "%.0f", t }')
+q=$(ratio "${TPS[$A]}" "${TPS[$B]}")
+ok=$(awk -v t="$T_RATE" 'BEGIN { print (t >= 20000) ? "yes" : "NO" }')
+out "  runs ($SECONDS_PER_RUN s each; $CYCLES x A B B A, grouped by script):"
+out "${INFO[$A]%$'\n'}"
+out "${INFO[$B]%$'\n'}"
+versions=$(psql_q "SELECT coalesce(sum(version), 0) FROM tego.apps WHERE app LIKE 'bench-app-%'")
+out "  sets counted in tego.apps (versions): $versions; pgbench calls: ${TX[$A]}"
+out "  backends over all runs: tego ${WAITS[$A]} | pg_notify ${WAITS[$B]}"
+WAIT_NOTES+=("app status: tego ${WAITS[$A]}; pg_notify ${WAITS[$B]}")
+# latency: set -> LISTEN session, vs pg_notify alone
+APP_LAT=() RAW_LAT=()
+for ((r = 1; r <= ROUNDS; r++)); do
+	APP_LAT+=("$(latency_run app 1)")
+	RAW_LAT+=("$(latency_run raw 1)")
+done
+med() { # FIELD LINES...: median of one field over the lines
+	local f=$1
+	shift
+	printf '%s\n' "$@" | sed -n "s/.* $f=\([0-9.]*\).*/\1/p" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+a50=$(med p50_us "${APP_LAT[@]}") a99=$(med p99_us "${APP_LAT[@]}")
+r50=$(med p50_us "${RAW_LAT[@]}") r99=$(med p99_us "${RAW_LAT[@]}")
+out "  latency, set to listener, 1 listener ($ROUNDS rounds, medians): tego p50 ${a50} us, p99 ${a99} us | pg_notify alone p50 ${r50} us, p99 ${r99} us"
+out "RESULT app_status_set/s, $CLIENTS clients: tego ${T_RATE}/s | pg_notify ${B_RATE}/s | ratio ${q}x | target >= 20000/s: $ok; latency p50/p99 ${a50}/${a99} us (pg_notify ${r50}/${r99} us)"
+TABLE_ROWS+=("| app_status_set/s, $CLIENTS clients, 1 listener | ${T_RATE}/s | ${B_RATE}/s (pg_notify of the same status) | ${q}x | ≥ 20,000/s | $ok |")
+TABLE_ROWS+=("| app status change to listener, p99 (p50) | ${a99} µs (${a50} µs) | pg_notify alone: ${r99} µs (${r50} µs) | $(ratio "$a99" "$r99")x | — | — |")
 
 # ---------------------------------------------------------------------------
 # the table

@@ -20,6 +20,10 @@
  *                tego.plugin_disable; listeners LISTEN on tego_plugins.
  *   --mode raw   sends pg_notify('bench_raw', <JSON of --payload-bytes>);
  *                the baseline: PostgreSQL's NOTIFY without tego.
+ *   --mode app   sets the status of app "bench-lat-app" with
+ *                tego.app_status_set (no transaction of its own: the change
+ *                is announced by the tego notifier worker); listeners LISTEN
+ *                on tego_apps; t0 is taken right before sending the call.
  *
  * Prints one line:
  *   mode=<m> listeners=<N> iterations=<K> samples=<S> p50_us=.. p90_us=..
@@ -48,6 +52,7 @@
 
 #define ITERATION_TIMEOUT_MS 5000
 #define BENCH_PLUGIN "bench-lat"
+#define BENCH_APP "bench-lat-app"
 #define MAX_PAYLOAD 7999
 
 static const char *progname = "tego_latency";
@@ -78,6 +83,8 @@ usage(FILE *out)
 			"  -d, --dbname CONNINFO  libpq connection string or database name\n"
 			"  --mode tego            toggle plugin \"" BENCH_PLUGIN "\" (channel tego_plugins)\n"
 			"  --mode raw             pg_notify on channel bench_raw (baseline)\n"
+			"  --mode app             tego.app_status_set of app \"" BENCH_APP "\" (channel\n"
+			"                         tego_apps), t0 before the call\n"
 			"  --mode raw-durable     the same, in a transaction that also updates a row\n"
 			"                         of table tego_bench_latency (created if missing),\n"
 			"                         so that its commit waits for the WAL flush as a\n"
@@ -314,6 +321,8 @@ main(int argc, char **argv)
 				warmup = 20,
 				payload_bytes = 420;
 	int			tego_mode;
+	int			app_mode;
+	int64_t		base_version = 0;
 	const char *channel;
 	int			writer_pid;
 	int			enable_next = 1;
@@ -373,8 +382,8 @@ main(int argc, char **argv)
 		else if (strcmp(name, "--mode") == 0)
 		{
 			if (strcmp(val, "tego") != 0 && strcmp(val, "raw") != 0 &&
-				strcmp(val, "raw-durable") != 0)
-				usage_error("--mode must be tego, raw or raw-durable, not \"%s\"", val);
+				strcmp(val, "raw-durable") != 0 && strcmp(val, "app") != 0)
+				usage_error("--mode must be tego, app, raw or raw-durable, not \"%s\"", val);
 			mode = val;
 		}
 		else if (strcmp(name, "--listeners") == 0)
@@ -398,7 +407,8 @@ main(int argc, char **argv)
 		usage_error("%s", "--listeners times --iterations is too large");
 
 	tego_mode = strcmp(mode, "tego") == 0;
-	channel = tego_mode ? "tego_plugins" : "bench_raw";
+	app_mode = strcmp(mode, "app") == 0;
+	channel = tego_mode ? "tego_plugins" : app_mode ? "tego_apps" : "bench_raw";
 	nlisteners = (int) nl;
 
 	listeners = calloc((size_t) nlisteners, sizeof(PGconn *));
@@ -457,6 +467,13 @@ main(int argc, char **argv)
 			base_seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
 	}
+	else if (app_mode)
+	{
+		res = exec_query(writer, "SELECT coalesce((SELECT version FROM tego.apps"
+						 " WHERE app = '" BENCH_APP "'), 0)");
+		base_version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
 	else
 	{
 		if (strcmp(mode, "raw-durable") == 0)
@@ -487,8 +504,11 @@ main(int argc, char **argv)
 		int			writer_done = 0;
 		int			measured = it >= warmup;
 
-		exec_command(writer, "BEGIN");
-		if (tego_mode)
+		if (!app_mode)
+			exec_command(writer, "BEGIN");
+		if (app_mode)
+			;					/* the call itself is what is measured */
+		else if (tego_mode)
 		{
 			res = exec_query(writer, enable_next
 							 ? "SELECT tego.plugin_enable('" BENCH_PLUGIN "')"
@@ -521,7 +541,20 @@ main(int argc, char **argv)
 		memset(received, 0, sizeof(int) * (size_t) nlisteners);
 
 		t0 = now_ns();
-		if (!PQsendQuery(writer, "COMMIT"))
+		if (app_mode)
+		{
+			char		sql[160];
+
+			snprintf(sql, sizeof(sql),
+					 "SELECT tego.app_status_set('" BENCH_APP "', 'running', 'i=%ld')", it);
+			if (!PQsendQuery(writer, sql))
+			{
+				fprintf(stderr, "%s: could not send app_status_set: %s", progname,
+						PQerrorMessage(writer));
+				die();
+			}
+		}
+		else if (!PQsendQuery(writer, "COMMIT"))
 		{
 			fprintf(stderr, "%s: could not send COMMIT: %s", progname, PQerrorMessage(writer));
 			die();
@@ -602,6 +635,13 @@ main(int argc, char **argv)
 							t_ack = now;
 							break;
 						}
+						if (app_mode)
+						{
+							if (PQresultStatus(r) != PGRES_TUPLES_OK)
+								fail_result(writer, "app_status_set", r);
+							PQclear(r);
+							continue;
+						}
 						if (PQresultStatus(r) != PGRES_COMMAND_OK)
 							fail_result(writer, "COMMIT", r);
 						if (strcmp(PQcmdStatus(r), "COMMIT") != 0)
@@ -626,6 +666,23 @@ main(int argc, char **argv)
 
 					if (strcmp(n->relname, channel) != 0)
 						ours = 0;	/* another channel: ignore */
+					else if (app_mode)
+					{
+						const char *vs,
+								   *ve;
+						int64_t		version;
+
+						if (json_string_member_is(n->extra, "key", BENCH_APP) &&
+							json_member(n->extra, "payload", &vs, &ve))
+						{
+							char	   *inner = strndup(vs, (size_t) (ve - vs));
+
+							if (inner && json_int_member(inner, "version", &version) &&
+								version == base_version + it + 1)
+								ours = 1;
+							free(inner);
+						}
+					}
 					else if (tego_mode)
 					{
 						int64_t		seq;
