@@ -92,3 +92,14 @@ SELECT tego.app_forget(app) FROM tego.apps;
 DROP VIEW app_state;
 DROP OWNED BY regress_apps_app, regress_apps_nobody;
 DROP ROLE regress_apps_app, regress_apps_nobody;
+
+-- tego.status(): one row of health
+SELECT preloaded, scheduler_pid IS NOT NULL AS scheduler_found,
+       scheduler_database, scheduler_started <= now() AS started_before,
+       event_seq = tego.event_seq() AS event_seq_ok,
+       coalesce(oldest_event_seq <= event_seq, event_seq = 0) AS oldest_ok,
+       max_running_jobs, job_workers <= max_job_workers AS pool_ok,
+       apps, max_apps, max_message_bytes, notifiers <= max_notifiers AS notifiers_ok,
+       leases >= 0 AS leases_ok, max_leases, plugin_operations,
+       seq_cache <= seq_cache_size AS seq_cache_ok
+  FROM tego.status();

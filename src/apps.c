@@ -126,6 +126,25 @@ PG_FUNCTION_INFO_V1(app_maintaining_set);
 PG_FUNCTION_INFO_V1(app_forget);
 PG_FUNCTION_INFO_V1(app_list);
 
+/* For tego.status(): apps and notifiers in use, and their limits. */
+void
+tego_apps_usage(int *apps, int *max_apps, int *notifiers, int *max_notifiers)
+{
+	int			i;
+
+	*apps = *max_apps = *notifiers = 0;
+	*max_notifiers = MAX_NOTIFIERS;
+	if (tego_apps == NULL)
+		return;
+	LWLockAcquire(tego_apps->lock, LW_SHARED);
+	*apps = tego_apps->napps;
+	*max_apps = tego_apps->max_apps;
+	for (i = 0; i < MAX_NOTIFIERS; i++)
+		if (OidIsValid(tego_apps->notifiers[i].database_oid))
+			(*notifiers)++;
+	LWLockRelease(tego_apps->lock);
+}
+
 /* ------------------------------------------------------------------------
  * Shared memory
  * ------------------------------------------------------------------------

@@ -19,5 +19,7 @@ extern int	tego_max_message_bytes;
 extern Size tego_apps_shmem_size(void);
 extern void tego_apps_shmem_init(LWLock *lock);
 extern PGDLLEXPORT void tego_notifier_main(Datum main_arg);
+extern void tego_apps_usage(int *apps, int *max_apps, int *notifiers,
+							int *max_notifiers);
 
 #endif							/* TEGO_APPS_H */

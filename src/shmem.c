@@ -13,10 +13,14 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 
 #include "apps.h"
 #include "scheduler.h"
@@ -127,4 +131,67 @@ wake_xact_callback(XactEvent event, void *arg)
 	}
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
 		wake_at_commit = false;
+}
+
+PG_FUNCTION_INFO_V1(shmem_usage);
+
+/*
+ * tego._shmem_usage() RETURNS record: what tego.status() reports from shared
+ * memory (all NULL but preloaded when tego is not preloaded).
+ */
+Datum
+shmem_usage(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[12];
+	bool		nulls[12] = {0};
+	int			i;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = BoolGetDatum(tego_shared != NULL);
+	if (tego_shared == NULL)
+	{
+		for (i = 1; i < 12; i++)
+			nulls[i] = true;
+	}
+	else
+	{
+		int			pool_used = 0;
+		int			seq_used = 0;
+		int			apps,
+					max_apps,
+					notifiers,
+					max_notifiers;
+		pid_t		pid;
+		TimestampTz started;
+
+		LWLockAcquire(tego_shared->lock, LW_SHARED);
+		pid = tego_shared->scheduler_pid;
+		started = tego_shared->scheduler_started;
+		for (i = 0; i < tego_shared->pool_size; i++)
+			if (tego_shared->pool[i].state != TEGO_POOL_FREE)
+				pool_used++;
+		LWLockRelease(tego_shared->lock);
+		/* NB: read without the NOTIFY lock: a count, not a value to act on */
+		for (i = 0; i < TEGO_SEQ_CACHE_SIZE; i++)
+			if (OidIsValid(tego_shared->seq_cache[i].database_oid))
+				seq_used++;
+		tego_apps_usage(&apps, &max_apps, &notifiers, &max_notifiers);
+
+		values[1] = Int32GetDatum((int32) pid);
+		nulls[1] = (pid == 0);
+		values[2] = TimestampTzGetDatum(started);
+		nulls[2] = (pid == 0);
+		values[3] = Int32GetDatum(apps);
+		values[4] = Int32GetDatum(max_apps);
+		values[5] = Int32GetDatum(tego_max_message_bytes);
+		values[6] = Int32GetDatum(notifiers);
+		values[7] = Int32GetDatum(max_notifiers);
+		values[8] = Int32GetDatum(pool_used);
+		values[9] = Int32GetDatum(tego_shared->pool_size);
+		values[10] = Int32GetDatum(seq_used);
+		values[11] = Int32GetDatum(TEGO_SEQ_CACHE_SIZE);
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

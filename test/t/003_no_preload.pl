@@ -59,6 +59,9 @@ like($stderr, qr/HINT:  Add tego to shared_preload_libraries and restart the ser
 	'... and a hint');
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{SELECT count(*) FROM tego.apps});
 like($stderr, qr/tego shared state is not available/, 'so does reading tego.apps');
+is($node->safe_psql('postgres',
+		q{SELECT preloaded || ' ' || coalesce(scheduler_pid::text, '-') || ' ' || coalesce(apps::text, '-') FROM tego.status()}),
+	'false - -', 'tego.status() says tego is not preloaded');
 # leases and guards are rows: they work without it
 is($node->safe_psql('postgres',
 		q{SELECT token FROM tego.lease_acquire('leader', 'node-a')}),
