@@ -78,6 +78,14 @@ SELECT app, status, version FROM app_state;
 -- (the 1024-byte limit is tego.max_message_bytes: a message that long is fine)
 SELECT tego.app_status_set('main', 'running', repeat('m', 1024));
 SELECT app, octet_length(message) FROM app_state WHERE app = 'main';
+
+-- tego.max_apps (100 here) caps the apps shared memory holds
+SELECT count(tego.app_status_set('many-' || g, 'running')) FROM generate_series(1, 98) g;
+SELECT count(*) FROM tego.apps;
+SELECT tego.app_status_set('one-too-many', 'running');
+SELECT tego.app_status_set('main', 'stopped');
+SELECT count(*) FILTER (WHERE tego.app_forget('many-' || g)) FROM generate_series(1, 98) g;
+SELECT tego.app_status_set('one-more', 'running');
 RESET ROLE;
 
 -- a role without grants can do nothing

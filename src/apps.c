@@ -24,6 +24,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_authid.h"
 #include "commands/async.h"
 #include "fmgr.h"
@@ -339,6 +340,9 @@ touch(AppSlot *s, bool *start)
 	s->pid = MyProcPid;
 
 	*start = false;
+	/* NB: a standby cannot NOTIFY: its changes are announced after promotion */
+	if (RecoveryInProgress())
+		return NULL;
 	for (i = 0; i < MAX_NOTIFIERS; i++)
 	{
 		NotifierSlot *n = &tego_apps->notifiers[i];
