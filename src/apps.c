@@ -45,6 +45,7 @@
 
 #include "tego.h"
 #include "apps.h"
+#include "scheduler.h"
 
 /* settings (PGC_POSTMASTER: they size shared memory) */
 int			tego_max_apps = 100;
@@ -380,13 +381,7 @@ start_notifier(void)
 	BackgroundWorkerHandle *handle;
 	int			i;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tego");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tego_notifier_main");
+	tego_dynamic_worker(&worker, "tego_notifier_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "tego notifier for database %u", MyDatabaseId);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "tego notifier");
 	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
@@ -417,6 +412,23 @@ announce(Latch *latch, bool start)
 }
 
 /*
+ * End a change of s: store its message and error, mark it changed, release
+ * the lock and announce it.
+ */
+static void
+finish_change(AppSlot *s, const char *message, const char *error)
+{
+	Latch	   *latch;
+	bool		start;
+
+	set_text(s, false, message);
+	set_text(s, true, error);
+	latch = touch(s, &start);
+	LWLockRelease(tego_apps->lock);
+	announce(latch, start);
+}
+
+/*
  * tego.app_status_set(app text, status text, message text DEFAULT NULL,
  *                     error text DEFAULT NULL) RETURNS void
  */
@@ -429,8 +441,6 @@ app_status_set(PG_FUNCTION_ARGS)
 	char	   *error = text_arg(fcinfo, 3, "error", false);
 	int			status;
 	AppSlot    *s;
-	Latch	   *latch;
-	bool		start;
 
 	require_app_store();
 	check_name(app, "app name");
@@ -441,11 +451,7 @@ app_status_set(PG_FUNCTION_ARGS)
 	LWLockAcquire(tego_apps->lock, LW_EXCLUSIVE);
 	s = find_app(app, true);
 	s->status = status;
-	set_text(s, false, message);
-	set_text(s, true, error);
-	latch = touch(s, &start);
-	LWLockRelease(tego_apps->lock);
-	announce(latch, start);
+	finish_change(s, message, error);
 	PG_RETURN_VOID();
 }
 
@@ -469,8 +475,6 @@ app_maintaining_set(PG_FUNCTION_ARGS)
 	char	   *error = text_arg(fcinfo, 4, "error", false);
 	int			maintaining;
 	AppSlot    *s;
-	Latch	   *latch;
-	bool		start;
 
 	require_app_store();
 	check_name(app, "app name");
@@ -501,11 +505,7 @@ app_maintaining_set(PG_FUNCTION_ARGS)
 	}
 	s->maintaining = maintaining;
 	strlcpy(s->command, command, NAMEDATALEN);
-	set_text(s, false, message);
-	set_text(s, true, error);
-	latch = touch(s, &start);
-	LWLockRelease(tego_apps->lock);
-	announce(latch, start);
+	finish_change(s, message, error);
 	PG_RETURN_VOID();
 }
 

@@ -937,13 +937,7 @@ start_job_worker(dsm_segment *seg, int64 first_run_id)
 	BackgroundWorkerHandle *handle;
 	JobWorker  *w;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tego");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tego_job_runner_main");
+	tego_dynamic_worker(&worker, "tego_job_runner_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "tego job %lld", (long long) first_run_id);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "tego job");
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));

@@ -159,6 +159,9 @@ extern bool tego_enable_scheduler;
 extern TegoShared *tego_shared;
 extern void tego_shmem_init(void);
 extern void tego_wake_scheduler_at_commit(void);
+struct BackgroundWorker;
+extern void tego_dynamic_worker(struct BackgroundWorker *worker,
+								const char *function);
 
 /* jobs.c */
 extern int64 tego_timestamp_to_unix(TimestampTz t);

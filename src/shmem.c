@@ -18,6 +18,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
@@ -87,6 +88,23 @@ tego_shmem_startup(void)
 	}
 	tego_apps_shmem_init(&(GetNamedLWLockTranche("tego"))[1].lock);
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * A dynamic background worker of this library that connects to a database
+ * and is never restarted, running function; the caller names it and sets
+ * its argument.
+ */
+void
+tego_dynamic_worker(BackgroundWorker *worker, const char *function)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_ConsistentState;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "tego");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
 }
 
 /*

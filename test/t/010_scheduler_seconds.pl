@@ -17,6 +17,7 @@ use Time::HiRes qw(usleep time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TegoTest;
 
 my $window = 6;    # scheduled seconds observed (>= 5 whole seconds between them)
 
@@ -37,24 +38,6 @@ CREATE TABLE ticks (ts timestamptz NOT NULL);
 GRANT INSERT ON ticks TO tego_job;
 });
 
-# Poll $query until it returns $expected ('t' by default), for at most
-# $secs seconds.  Returns true on success; prints the last output otherwise.
-sub poll_until
-{
-	my ($query, $secs, $expected) = @_;
-	$expected //= 't';
-	my $deadline = time + $secs;
-	my ($out, $err) = ('', '');
-	while (time < $deadline)
-	{
-		($out, $err) = ('', '');
-		$node->psql('postgres', $query, stdout => \$out, stderr => \$err);
-		return 1 if $out eq $expected;
-		usleep(100_000);
-	}
-	diag("timed out after ${secs}s waiting for [$expected] from:\n$query\nlast: [$out] $err");
-	return 0;
-}
 
 sub q1 { return $node->safe_psql('postgres', $_[0]); }
 
@@ -66,7 +49,7 @@ q1(q{SELECT job_id FROM tego.schedule('tick', '* * * * * *',
        'INSERT INTO ticks VALUES (clock_timestamp())', username => 'tego_job')});
 my $job = q1(q{SELECT job_id FROM tego.jobs WHERE name = 'tick'});
 
-ok(poll_until(q{SELECT count(*) > 0 FROM tego.job_runs
+ok(poll_until($node, q{SELECT count(*) > 0 FROM tego.job_runs
                  WHERE job_name = 'tick' AND status = 'succeeded'}, 15),
 	'the every-second job ran once');
 
@@ -76,7 +59,7 @@ my $t0 = q1(q{SELECT extract(epoch FROM max(scheduled_for))::bigint + 1
                 FROM tego.job_runs WHERE job_name = 'tick'});
 my $t1 = $t0 + $window - 1;
 note("observing scheduled seconds $t0 .. $t1");
-ok( poll_until(
+ok( poll_until($node, 
 		qq{SELECT count(*) > 0 FROM tego.job_runs
             WHERE job_name = 'tick' AND scheduled_for >= to_timestamp($t1)
               AND status NOT IN ('queued', 'running')}, $window + 15),
@@ -122,7 +105,7 @@ is( q1(
 	'every run of the job is for a distinct whole second');
 
 q1(q{SELECT 1 FROM tego.alter_job('tick', active => false)});
-ok(poll_until(q{SELECT count(*) = 0 FROM tego.job_runs
+ok(poll_until($node, q{SELECT count(*) = 0 FROM tego.job_runs
                  WHERE job_name = 'tick' AND status IN ('queued', 'running')}, 15),
 	'deactivated job: no run left open');
 is( q1(q{SELECT (SELECT count(*) FROM ticks) =
@@ -137,7 +120,7 @@ is( q1(q{SELECT (SELECT count(*) FROM ticks) =
 
 q1(q{SELECT 1 FROM tego.schedule('div0', '* * * * * *', 'SELECT 1/0',
        username => 'tego_job')});
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) >= 2 FROM tego.job_runs
            WHERE job_name = 'div0' AND status = 'failed'}, 15),
 	'the failing job ran (and failed) twice');
@@ -162,7 +145,7 @@ q1(q{SELECT tego.unschedule('div0')});
 
 q1(q{SELECT 1 FROM tego.schedule('sleeper', '* * * * * *', 'SELECT pg_sleep(10)',
        username => 'tego_job', max_runtime => '1 second')});
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) > 0 FROM tego.job_runs
            WHERE job_name = 'sleeper' AND status NOT IN ('queued', 'running', 'skipped')},
 		20),
@@ -203,7 +186,7 @@ q1(q{SELECT 1 FROM tego.schedule('together_fail', '* * * * * *', 'SELECT 1/0',
        username => 'tego_job')});
 q1(q{SELECT 1 FROM tego.schedule('together_tick', '* * * * * *',
        'INSERT INTO ticks VALUES (now())', username => 'tego_job')});
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) > 0 FROM (
             SELECT scheduled_for FROM tego.job_runs
              WHERE job_name LIKE 'together%' AND finished_at IS NOT NULL
@@ -244,13 +227,13 @@ q1(q{SELECT 1 FROM tego.schedule('bystander', '0 0 1 1 *', 'SELECT pg_sleep(0.5)
        username => 'tego_job')});
 my $victim_run = q1(q{SELECT tego.run_now('victim')});
 my $bystander_run = q1(q{SELECT tego.run_now('bystander')});
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) = 1 FROM pg_stat_activity
            WHERE backend_type = 'tego job' AND query LIKE '%victim%'}, 20),
 	'the victim run is running');
 q1(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
       WHERE backend_type = 'tego job' AND query LIKE '%victim%'});
-ok( poll_until(
+ok( poll_until($node, 
 		qq{SELECT count(*) = 2 FROM tego.job_runs
             WHERE run_id IN ($victim_run, $bystander_run) AND finished_at IS NOT NULL}, 20),
 	'both runs ended');

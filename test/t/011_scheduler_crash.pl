@@ -12,6 +12,7 @@ use Time::HiRes qw(usleep time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TegoTest;
 
 my $node = PostgreSQL::Test::Cluster->new('sched_crash');
 $node->init;
@@ -27,25 +28,6 @@ CREATE EXTENSION tego;
 CREATE ROLE tego_job NOLOGIN;
 });
 
-# Poll $query until it returns $expected ('t' by default), for at most
-# $secs seconds; connection errors (the cluster restarting) just mean "not
-# yet".  Returns true on success; prints the last output otherwise.
-sub poll_until
-{
-	my ($query, $secs, $expected) = @_;
-	$expected //= 't';
-	my $deadline = time + $secs;
-	my ($out, $err) = ('', '');
-	while (time < $deadline)
-	{
-		($out, $err) = ('', '');
-		$node->psql('postgres', $query, stdout => \$out, stderr => \$err);
-		return 1 if $out eq $expected;
-		usleep(100_000);
-	}
-	diag("timed out after ${secs}s waiting for [$expected] from:\n$query\nlast: [$out] $err");
-	return 0;
-}
 
 # One value from the server, retrying while the cluster restarts.
 sub q1
@@ -68,7 +50,7 @@ sub scheduler_pid
                  WHERE backend_type = 'tego scheduler'});
 }
 
-ok(poll_until(q{SELECT count(*) = 1 FROM pg_stat_activity
+ok(poll_until($node, q{SELECT count(*) = 1 FROM pg_stat_activity
                  WHERE backend_type = 'tego scheduler'}, 30),
 	'one scheduler is running');
 
@@ -80,7 +62,7 @@ q1(q{SELECT 1 FROM tego.schedule('slow', '*/2 * * * * *', 'SELECT pg_sleep(30)',
        username => 'tego_job', overlap => 'skip')});
 
 # a run is 'running' and its worker is inside pg_sleep
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) = 1 FROM tego.job_runs r
            WHERE r.job_name = 'slow' AND r.status = 'running'
              AND EXISTS (SELECT 1 FROM pg_stat_activity a
@@ -101,7 +83,7 @@ note("kill -9 $pid1 while run $old_run (scheduled for $old_sched) runs");
 is(kill('KILL', $pid1), 1, 'scheduler killed with SIGKILL');
 
 my $pid2;
-ok( poll_until(
+ok( poll_until($node, 
 		qq{SELECT count(*) = 1 FROM pg_stat_activity
             WHERE backend_type = 'tego scheduler' AND pid <> $pid1}, 60),
 	'a new scheduler started after the crash restart');
@@ -116,7 +98,7 @@ like(
 	qr/all server processes terminated; reinitializing/,
 	'the postmaster reinitialized the cluster');
 
-ok( poll_until(
+ok( poll_until($node, 
 		qq{SELECT status FROM tego.job_runs WHERE run_id = $old_run}, 20,
 		'interrupted'),
 	"the run that was running (run $old_run) is 'interrupted'");
@@ -126,7 +108,7 @@ is(q1(qq{SELECT finished_at IS NOT NULL FROM tego.job_runs WHERE run_id = $old_r
 	't', 'and a finish time');
 
 # the schedule continues: a run after the restart is running
-ok( poll_until(
+ok( poll_until($node, 
 		qq{SELECT count(*) > 0 FROM tego.job_runs
             WHERE job_name = 'slow' AND status = 'running'
               AND scheduled_for > to_timestamp($old_sched)
@@ -164,7 +146,7 @@ is_deeply([ map { "$_->[0] $_->[1]" } grep { $_->[1] !~ /^(?:interrupted|running
 q1(q{SELECT tego.unschedule('slow')});
 q1(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
       WHERE backend_type = 'tego job'});
-ok(poll_until(q{SELECT count(*) = 0 FROM pg_stat_activity
+ok(poll_until($node, q{SELECT count(*) = 0 FROM pg_stat_activity
                  WHERE backend_type = 'tego job'}, 20),
 	'no job worker left');
 
@@ -174,13 +156,13 @@ ok(poll_until(q{SELECT count(*) = 0 FROM pg_stat_activity
 
 q1(q{SELECT 1 FROM tego.schedule('every5', '*/5 * * * * *', 'SELECT 1',
        username => 'tego_job')});
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) > 0 FROM tego.job_runs
            WHERE job_name = 'every5' AND status = 'succeeded'}, 20),
 	'the every-5-seconds job ran');
 
 # kill right after a run, when the scheduler sleeps until the next one
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT (SELECT count(*) FROM pg_stat_activity
                    WHERE (backend_type = 'tego job' AND state <> 'idle')
                       OR (backend_type = 'tego scheduler' AND state <> 'idle')) = 0
@@ -191,12 +173,12 @@ my $pid3 = scheduler_pid();
 my $last_before = q1(q{SELECT max(run_id) FROM tego.job_runs WHERE job_name = 'every5'});
 $killed_at = time;
 is(kill('KILL', $pid3), 1, "idle scheduler (pid $pid3) killed with SIGKILL");
-ok( poll_until(
+ok( poll_until($node, 
 		qq{SELECT count(*) = 1 FROM pg_stat_activity
             WHERE backend_type = 'tego scheduler' AND pid <> $pid3}, 60),
 	'a new scheduler started');
 my $sched_back = time - $killed_at;
-ok( poll_until(
+ok( poll_until($node, 
 		qq{SELECT count(*) > 0 FROM tego.job_runs
             WHERE job_name = 'every5' AND run_id > $last_before
               AND status = 'succeeded'}, 30),

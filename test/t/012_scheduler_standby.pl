@@ -12,6 +12,7 @@ use Time::HiRes qw(usleep time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TegoTest;
 
 my $primary = PostgreSQL::Test::Cluster->new('sched_primary');
 $primary->init(allows_streaming => 1);
@@ -30,26 +31,6 @@ my $standby = PostgreSQL::Test::Cluster->new('sched_standby');
 $standby->init_from_backup($primary, 'bk', has_streaming => 1);
 $standby->start;
 
-# Poll $query on $node until it returns $expected ('t' by default), for at
-# most $secs seconds.  Returns true on success; prints the last output
-# otherwise.
-sub poll_until
-{
-	my ($node, $query, $secs, $expected) = @_;
-	$expected //= 't';
-	my $deadline = time + $secs;
-	my ($out, $err) = ('', '');
-	while (time < $deadline)
-	{
-		($out, $err) = ('', '');
-		$node->psql('postgres', $query, stdout => \$out, stderr => \$err);
-		return 1 if $out eq $expected;
-		usleep(100_000);
-	}
-	diag("timed out after ${secs}s on " . $node->name
-		  . " waiting for [$expected] from:\n$query\nlast: [$out] $err");
-	return 0;
-}
 
 my $scheduler_count = q{SELECT count(*) FROM pg_stat_activity
                          WHERE backend_type = 'tego scheduler'};

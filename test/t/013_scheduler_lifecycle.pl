@@ -25,6 +25,7 @@ use Time::HiRes qw(sleep usleep time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TegoTest;
 
 my $tools = $ENV{TEGO_TOOLS} // "$FindBin::RealBin/../tools";
 my $listen_bin = "$tools/tego_listen";
@@ -37,26 +38,6 @@ $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'tego'");
 $node->start;
 
-# Poll $query (in $db, default postgres) until it returns $expected ('t' by
-# default), for at most $secs seconds.  Returns true on success; prints the
-# last output otherwise.
-sub poll_until
-{
-	my ($query, $secs, $expected, $db) = @_;
-	$expected //= 't';
-	$db //= 'postgres';
-	my $deadline = time + $secs;
-	my ($out, $err) = ('', '');
-	while (time < $deadline)
-	{
-		($out, $err) = ('', '');
-		$node->psql($db, $query, stdout => \$out, stderr => \$err);
-		return 1 if $out eq $expected;
-		usleep(100_000);
-	}
-	diag("timed out after ${secs}s waiting for [$expected] from:\n$query\nlast: [$out] $err");
-	return 0;
-}
 
 sub q1 { return $node->safe_psql($_[1] // 'postgres', $_[0]); }
 
@@ -102,7 +83,7 @@ sub scheduler_pid
 
 is(q1(q{SELECT count(*) FROM pg_extension WHERE extname = 'tego'}), 0,
 	'database postgres has no tego extension');
-ok(poll_until(q{SELECT count(*) = 1 FROM pg_stat_activity
+ok(poll_until($node, q{SELECT count(*) = 1 FROM pg_stat_activity
                  WHERE backend_type = 'tego scheduler' AND datname = 'postgres'}, 30),
 	'the tego scheduler runs, connected to postgres');
 my $pid = scheduler_pid();
@@ -123,7 +104,7 @@ SELECT 1 FROM tego.schedule('tick1', '* * * * * *',
   $$INSERT INTO ticks VALUES (clock_timestamp(), 'tick1')$$, username => 'tego_job');
 });
 my $created = time;
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) > 0 FROM tego.job_runs
            WHERE job_name = 'tick1' AND status = 'succeeded'}, 10),
 	'after CREATE EXTENSION, an every-second job fires within a few seconds');
@@ -140,7 +121,7 @@ $off = -s $node->logfile;
 my $s = $node->background_psql('postgres');
 $s->query_safe('BEGIN');
 $s->query_safe('LOCK TABLE pg_catalog.pg_extension IN ACCESS EXCLUSIVE MODE');
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT state = 'idle' OR wait_event_type = 'Lock' FROM pg_stat_activity
            WHERE backend_type = 'tego scheduler'}, 10),
 	'the scheduler is between passes');
@@ -167,7 +148,7 @@ CREATE EXTENSION tego;
 SELECT 1 FROM tego.schedule('tick2', '* * * * * *',
   $$INSERT INTO ticks VALUES (clock_timestamp(), 'tick2')$$, username => 'tego_job');
 });
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) >= 2 FROM tego.job_runs
            WHERE job_name = 'tick2' AND status = 'succeeded'}, 10),
 	'after CREATE EXTENSION again, jobs fire again');
@@ -182,7 +163,7 @@ $off = -s $node->logfile;
 $s = $node->background_psql('postgres');
 $s->query_safe('BEGIN');
 $s->query_safe('DROP EXTENSION tego');
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT wait_event_type = 'Lock' FROM pg_stat_activity
            WHERE backend_type = 'tego scheduler'}, 10),
 	'a scheduler pass waits for a lock held by the uncommitted DROP EXTENSION');
@@ -201,7 +182,7 @@ note("log after the overlapping DROP:\n" . join("\n", server_lines($after_drop))
 
 # whatever happened, the next steps need the extension and a scheduler
 q1('CREATE EXTENSION tego');
-ok(poll_until(q{SELECT count(*) = 1 FROM pg_stat_activity
+ok(poll_until($node, q{SELECT count(*) = 1 FROM pg_stat_activity
                  WHERE backend_type = 'tego scheduler'}, 30),
 	'a scheduler runs');
 $pid = scheduler_pid();
@@ -216,14 +197,14 @@ SELECT 1 FROM tego.schedule('slow_a', '* * * * * *', 'SELECT pg_sleep(1.2)',
 SELECT 1 FROM tego.schedule('slow_b', '* * * * * *', 'SELECT pg_sleep(1.2)',
   username => 'tego_job');
 });
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(DISTINCT job_name) = 2 FROM tego.job_runs
            WHERE status = 'running' AND scheduled_for < now()}, 10),
 	'with the default tego.max_running_jobs, both slow jobs run at the same time');
 
 q1(q{ALTER SYSTEM SET tego.max_running_jobs = 1});
 q1(q{SELECT pg_reload_conf()});
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) > 0 FROM tego.job_runs q
            WHERE q.status = 'queued' AND q.scheduled_for < now() - interval '0.6 s'
              AND EXISTS (SELECT 1 FROM tego.job_runs r
@@ -247,7 +228,7 @@ while (time < $end)
 }
 q1(q{SELECT 1 FROM tego.alter_job('slow_a', active => false)});
 q1(q{SELECT 1 FROM tego.alter_job('slow_b', active => false)});
-ok(poll_until(q{SELECT count(*) = 0 FROM tego.job_runs
+ok(poll_until($node, q{SELECT count(*) = 0 FROM tego.job_runs
                  WHERE status IN ('queued', 'running')}, 15),
 	'after deactivating both jobs, nothing is left queued or running');
 cmp_ok($max_running, '<=', 1, 'sampled: at most one slow job running at a time');
@@ -298,7 +279,7 @@ my $listener = IPC::Run::start(
 	],
 	'<', \undef, '>', $lout, '2>', $lerr,
 	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) = 1 FROM pg_stat_activity
            WHERE application_name = 'jobs_listener' AND state = 'idle'}, 20),
 	'tego_listen is LISTENing on tego_jobs');
@@ -306,7 +287,7 @@ ok( poll_until(
 # c1: nobody claims: retried once (max_attempts 2), then failed
 q1(q{SELECT 1 FROM tego.schedule_app('app_unclaimed', '* * * * * *', '{"task": "u"}',
        username => 'tego_job', claim_timeout => '1 second', max_attempts => 2)});
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) > 0 FROM tego.job_runs
            WHERE job_name = 'app_unclaimed' AND status = 'failed'}, 15),
 	'an unclaimed app run ends failed');
@@ -332,7 +313,7 @@ is( q1(
 q1(q{SELECT 1 FROM tego.schedule_app('app_hb', '* * * * * *', '{"task": "h"}',
        username => 'tego_job', claim_timeout => '1 minute',
        heartbeat_timeout => '1 second', max_attempts => 2)});
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) = 1 FROM tego.job_claim('w1', ARRAY['app_hb'])}, 10),
 	'worker w1 claimed a run of app_hb');
 my ($h_run, $h_st, $h_worker, $h_att) = split /\|/,
@@ -340,7 +321,7 @@ my ($h_run, $h_st, $h_worker, $h_att) = split /\|/,
         WHERE job_name = 'app_hb' AND worker = 'w1'});
 is_deeply([ $h_st, $h_worker, $h_att ], [ 'running', 'w1', 1 ],
 	"run $h_run is running, held by w1, attempt 1");
-ok( poll_until(
+ok( poll_until($node, 
 		qq{SELECT status || ' ' || attempt || ' ' || coalesce(worker, '-')
              FROM tego.job_runs WHERE run_id = $h_run}, 10, 'pending 2 -'),
 	"without heartbeats, run $h_run went back to pending, attempt 2, no worker");
@@ -421,12 +402,12 @@ q1(q{CREATE TABLE ticks_other (ts timestamptz NOT NULL, db text NOT NULL);
 q1(q{SELECT 1 FROM tego.schedule('elsewhere', '* * * * * *',
        'INSERT INTO ticks_other VALUES (clock_timestamp(), current_database())',
        database => 'otherdb', username => 'tego_job')});
-ok( poll_until(
+ok( poll_until($node, 
 		q{SELECT count(*) >= 1 FROM tego.job_runs
            WHERE job_name = 'elsewhere' AND status = 'succeeded'}, 10),
 	"the job for database otherdb runs");
 q1(q{SELECT 1 FROM tego.alter_job('elsewhere', active => false)});
-ok(poll_until(q{SELECT count(*) = 0 FROM tego.job_runs
+ok(poll_until($node, q{SELECT count(*) = 0 FROM tego.job_runs
                  WHERE job_name = 'elsewhere' AND status IN ('queued', 'running')}, 10),
 	'its last run finished');
 my $succ = q1(q{SELECT count(*) FROM tego.job_runs

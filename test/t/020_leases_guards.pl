@@ -9,10 +9,10 @@
 use strict;
 use warnings;
 
-use Time::HiRes qw(usleep time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TegoTest;
 
 my $node = PostgreSQL::Test::Cluster->new('leases');
 $node->init;
@@ -25,25 +25,6 @@ CREATE TABLE ledger (writer text NOT NULL, token bigint NOT NULL);
 });
 
 sub q1 { return $node->safe_psql('postgres', $_[0]); }
-
-# Poll $query until it returns $expected ('t' by default), for at most
-# $secs seconds.  Returns true on success; prints the last output otherwise.
-sub poll_until
-{
-	my ($query, $secs, $expected) = @_;
-	$expected //= 't';
-	my $deadline = time + $secs;
-	my ($out, $err) = ('', '');
-	while (time < $deadline)
-	{
-		($out, $err) = ('', '');
-		$node->psql('postgres', $query, stdout => \$out, stderr => \$err);
-		return 1 if $out eq $expected;
-		usleep(100_000);
-	}
-	diag("timed out after ${secs}s waiting for [$expected] from:\n$query\nlast: [$out] $err");
-	return 0;
-}
 
 # ---------------------------------------------------------------------------
 # 1. a session-bound lease ends with its session
@@ -60,7 +41,7 @@ is(q1(q{SELECT acquired || ' ' || holder FROM tego.lease_acquire('primary', 'wor
 	'false worker-1', 'another holder is refused while the session lives');
 
 q1(qq{SELECT pg_terminate_backend($pid)});
-ok(poll_until(q{SELECT NOT live FROM tego.leases WHERE name = 'primary'}, 10),
+ok(poll_until($node, q{SELECT NOT live FROM tego.leases WHERE name = 'primary'}, 10),
 	'the lease ends once its session has been terminated (its 1-hour ttl notwithstanding)');
 $s->quit;
 is(q1(q{SELECT acquired || ' ' || holder || ' ' || token FROM tego.lease_acquire('primary', 'worker-2')}),
@@ -77,7 +58,7 @@ is( q1(
 # ---------------------------------------------------------------------------
 is(q1(q{SELECT token FROM tego.lease_acquire('writer', 'node-a', '1 second')}),
 	'1', 'node-a leads with token 1 for one second');
-ok(poll_until(q{SELECT NOT live FROM tego.leases WHERE name = 'writer'}, 10),
+ok(poll_until($node, q{SELECT NOT live FROM tego.leases WHERE name = 'writer'}, 10),
 	"node-a's lease expired (it did not renew)");
 is(q1(q{SELECT token FROM tego.lease_acquire('writer', 'node-b', '1 minute')}),
 	'2', 'node-b takes over with token 2');
@@ -127,7 +108,7 @@ $pid = $s->query_safe('SELECT pg_backend_pid()');
 like($err, qr/plugin "crm" is busy: "worker-1" is running its upgrade/,
 	'worker-2 is refused while worker-1 runs it');
 q1(qq{SELECT pg_terminate_backend($pid)});
-ok(poll_until(q{SELECT NOT live FROM tego.plugin_operations WHERE name = 'crm'}, 10),
+ok(poll_until($node, q{SELECT NOT live FROM tego.plugin_operations WHERE name = 'crm'}, 10),
 	"the guard is free once worker-1's session has ended (its 1-hour timeout notwithstanding)");
 $s->quit;
 is(q1(q{SELECT holder FROM tego.plugin_begin('crm', 'upgrade', 'worker-2')}),
