@@ -63,23 +63,26 @@ ok(poll_until($node, q{SELECT NOT live FROM tego.leases WHERE name = 'writer'}, 
 is(q1(q{SELECT token FROM tego.lease_acquire('writer', 'node-b', '1 minute')}),
 	'2', 'node-b takes over with token 2');
 
-my ($ret, $out, $err) = $node->psql(
-	'postgres', q{
+# fenced_write($writer, $token): the leader's write, guarded by its token;
+# returns psql's exit code and stderr
+sub fenced_write
+{
+	my ($writer, $token) = @_;
+	my ($rc, $stdout, $stderr) = $node->psql(
+		'postgres', qq{
 BEGIN;
-SELECT tego.lease_assert('writer', 1);
-INSERT INTO ledger VALUES ('node-a', 1);
+SELECT tego.lease_assert('writer', $token);
+INSERT INTO ledger VALUES ('$writer', $token);
 COMMIT;
 }, on_error_stop => 1);
+	return ($rc, $stderr);
+}
+
+my ($ret, $err) = fenced_write('node-a', 1);
 isnt($ret, 0, "node-a's fenced transaction fails");
 like($err, qr/lease "writer" is not held with token 1/, '... on lease_assert, saying why');
 like($err, qr/held by "node-b" with token 2/, '... and who holds it now');
-($ret, $out, $err) = $node->psql(
-	'postgres', q{
-BEGIN;
-SELECT tego.lease_assert('writer', 2);
-INSERT INTO ledger VALUES ('node-b', 2);
-COMMIT;
-}, on_error_stop => 1);
+($ret, $err) = fenced_write('node-b', 2);
 is($ret, 0, "node-b's fenced transaction commits");
 is(q1(q{SELECT string_agg(writer || '/' || token, ',') FROM ledger}), 'node-b/2',
 	'only the current leader wrote');
@@ -103,7 +106,7 @@ $s = $node->background_psql('postgres');
 is($s->query_safe(q{SELECT holder FROM tego.plugin_begin('crm', 'upgrade', 'worker-1', '1 hour')}),
 	'worker-1', 'worker-1 runs the upgrade of crm');
 $pid = $s->query_safe('SELECT pg_backend_pid()');
-($ret, $out, $err) = $node->psql('postgres',
+(undef, undef, $err) = $node->psql('postgres',
 	q{SELECT tego.plugin_begin('crm', 'upgrade', 'worker-2')});
 like($err, qr/plugin "crm" is busy: "worker-1" is running its upgrade/,
 	'worker-2 is refused while worker-1 runs it');
