@@ -171,7 +171,8 @@ trap cleanup EXIT
 # --- walkthrough -----------------------------------------------------------------
 step "1. Create the extension (the server preloads tego.so; this adds the SQL objects)"
 sql "CREATE EXTENSION IF NOT EXISTS tego;"
-if [ "$(sql_value "SELECT to_regclass('tego.jobs') IS NULL;")" = t ]; then
+# (during development the version stays 0.1.0: look for the newest objects)
+if [ "$(sql_value "SELECT to_regclass('tego.jobs') IS NULL OR to_regprocedure('tego.status()') IS NULL;")" = t ]; then
 	echo "  (the demo database has the extension from an older build: recreating it)"
 	sql "DROP EXTENSION tego; DROP SCHEMA IF EXISTS tego CASCADE; CREATE EXTENSION tego;"
 fi
@@ -303,6 +304,26 @@ else
 	sql "SELECT seq, event, key, payload->>'status' AS status FROM tego.events_since($SEQ0, ARRAY['tego_jobs']);"
 fi
 sql "SELECT tego.unschedule('demo-tick');"
+
+step "13. A lease: one leader among the processes, with a fencing token"
+sql "SELECT * FROM tego.lease_acquire('demo-leader', 'node-a', '30 seconds');"
+sql "SELECT * FROM tego.lease_acquire('demo-leader', 'node-b');"
+TOKEN=$(sql_value "SELECT token FROM tego.leases WHERE name = 'demo-leader';")
+echo "  The leader guards its writes with its token (a deposed leader's lease_assert would fail):"
+sql "BEGIN; SELECT tego.lease_assert('demo-leader', $TOKEN); COMMIT;"
+sql "SELECT tego.lease_release('demo-leader', 'node-a', $TOKEN);"
+sql "SELECT name, holder, token, live FROM tego.leases;"
+
+step "14. Application status, shared by every process (shared memory, announced on tego_apps)"
+sql "SELECT tego.app_status_set('main', 'running', 'listening on :13000');"
+sql "SELECT tego.app_maintaining_set('main', 'pm.enable', 'command_begin', 'enabling demo-acl');"
+sql "SELECT app, status, previous_status, command, maintaining_status, message, version FROM tego.apps;"
+sql "SELECT tego.app_maintaining_set('main', 'pm.enable', 'command_end');"
+sql "SELECT app, status, previous_status, maintaining_status, version FROM tego.apps;"
+
+step "15. Health: tego.status()"
+sql "SELECT preloaded, scheduler_pid, scheduler_database, scheduler_state, event_seq,
+       apps, max_apps, leases, max_leases FROM tego.status();"
 
 # --- how to use it ---------------------------------------------------------
 echo
