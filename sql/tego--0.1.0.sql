@@ -1353,6 +1353,20 @@ REVOKE ALL ON FUNCTION
 FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
+-- The registry mirror (tego.registry_source = memory) and its epoch
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION tego.registry_epoch()
+RETURNS bigint
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'registry_epoch';
+
+COMMENT ON FUNCTION tego.registry_epoch() IS 'moves with every committed change of the registry (the seq of the latest); never goes back';
+
+REVOKE ALL ON FUNCTION tego.registry_epoch() FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
 -- Health
 -- ---------------------------------------------------------------------------
 
@@ -1380,7 +1394,8 @@ CREATE FUNCTION tego.status(
     OUT notifiers integer, OUT max_notifiers integer,
     OUT leases bigint, OUT max_leases integer,
     OUT plugin_operations bigint,
-    OUT seq_cache integer, OUT seq_cache_size integer)
+    OUT seq_cache integer, OUT seq_cache_size integer,
+    OUT registry_epoch bigint)
 RETURNS record
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1417,6 +1432,9 @@ BEGIN
     SELECT count(*) INTO plugin_operations FROM tego.plugin_operation_state;
     seq_cache := u.seq_cache;
     seq_cache_size := u.seq_cache_size;
+    IF u.preloaded AND NOT pg_is_in_recovery() THEN
+        registry_epoch := tego.registry_epoch();
+    END IF;
 END
 $$;
 

@@ -48,6 +48,7 @@
 
 #include "tego.h"
 #include "scheduler.h"
+#include "mirror.h"
 
 /* One state change waiting for its transaction to commit. */
 typedef struct PendingEvent
@@ -66,6 +67,7 @@ static List *pending_events = NIL;
 static SPIPlanPtr plan_max_seq = NULL;
 static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_insert_stamp = NULL;
+static SPIPlanPtr plan_plugin_row = NULL;
 
 /*
  * The seq cache entry to write when this transaction commits: set by
@@ -151,9 +153,11 @@ events_xact_callback(XactEvent event, void *arg)
 						 errdetail("Events are numbered and announced at commit.")));
 			break;
 		case XACT_EVENT_COMMIT:
+			/* NB: the NOTIFY lock is still held here */
 			if (seq_to_cache)
 				seq_cache_store(&seq_cached);
 			seq_to_cache = false;
+			tego_mirror_xact_end(true);
 			pending_events = NIL;
 			break;
 		case XACT_EVENT_ABORT:
@@ -162,6 +166,7 @@ events_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* the memory goes away with TopTransactionContext */
 			seq_to_cache = false;
+			tego_mirror_xact_end(false);
 			pending_events = NIL;
 			break;
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
@@ -372,8 +377,8 @@ flush_events(List *events)
 					  " RETURNING e.payload), "
 					  "rev AS ("
 					  " UPDATE tego.plugins p SET revision = $1"
-					  " WHERE p.name OPERATOR(pg_catalog.=) $6) "
-					  "SELECT ins.payload FROM ins",
+					  " WHERE p.name OPERATOR(pg_catalog.=) $6 RETURNING p) "
+					  "SELECT ins.payload, (SELECT rev.p FROM rev) FROM ins",
 					  7, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
 		else
 			tego_exec(&plan_insert,
@@ -382,9 +387,36 @@ flush_events(List *events)
 					  " VALUES ($1, $2, $3, $4, $5, $7)"
 					  " RETURNING e.payload",
 					  7, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
-		stored = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1,
-											  &isnull));
+		stored = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1,
+												  &isnull));
+
+		/* the registry mirror gets the plugin's row as this commit leaves it */
+		if (ev->key && strcmp(ev->topic, TEGO_TOPIC_PLUGINS) == 0)
+		{
+			Datum		row;
+			bool		gone;
+
+			if (ev->revision_of)
+				row = SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 2, &gone);
+			else
+			{
+				Oid			ktypes[1] = {TEXTOID};
+				Datum		kvalues[1];
+
+				kvalues[0] = CStringGetTextDatum(ev->key);
+				tego_exec(&plan_plugin_row,
+						  "SELECT p FROM tego.plugins p"
+						  " WHERE p.name OPERATOR(pg_catalog.=) $1",
+						  1, ktypes, kvalues, NULL, TEGO_SNAPSHOT_WRITE, 1);
+				gone = (SPI_processed == 0);
+				row = gone ? (Datum) 0 :
+					SPI_getbinval(SPI_tuptable->vals[0],
+								  SPI_tuptable->tupdesc, 1, &gone);
+			}
+			tego_mirror_queue(ev->key, seq, row, gone);
+		}
 
 		/* PreCommit_Notify sends the queued notifications in this order */
 		Async_Notify(ev->topic, tego_notify_text(seq, ev->topic, ev->event,

@@ -35,8 +35,10 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
+#include "utils/typcache.h"
 
 #include "tego.h"
+#include "mirror.h"
 
 /* Attribute numbers of tego.plugins (and of "SELECT p.*"). */
 #define ATT_ID			1
@@ -70,6 +72,7 @@ typedef struct Plugin
 	char	   *state;
 	bool		has_revision;
 	int64		revision;
+	int			tuple_index;	/* plugin_list from the mirror: its row */
 } Plugin;
 
 /*
@@ -317,10 +320,8 @@ batch_names(FunctionCallInfo fcinfo, int argno, int *n)
 
 /* Read a tego.plugins row from the current SPI result. */
 static Plugin *
-plugin_from_spi(int row)
+plugin_from_tuple(HeapTuple tup, TupleDesc desc)
 {
-	HeapTuple	tup = SPI_tuptable->vals[row];
-	TupleDesc	desc = SPI_tuptable->tupdesc;
 	Plugin	   *p = palloc0(sizeof(Plugin));
 	bool		isnull;
 	Datum		d;
@@ -342,6 +343,13 @@ plugin_from_spi(int row)
 	p->has_revision = !isnull;
 	p->revision = isnull ? 0 : DatumGetInt64(d);
 	return p;
+}
+
+/* A plugin from row "row" of the last SPI result. */
+static Plugin *
+plugin_from_spi(int row)
+{
+	return plugin_from_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc);
 }
 
 /*
@@ -1385,6 +1393,74 @@ plugin_update(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* The row type of tego.plugins. */
+static Oid
+plugins_rowtype(void)
+{
+	Oid			relid = RangeVarGetRelid(makeRangeVar("tego", "plugins", -1),
+										 NoLock, false);
+
+	return get_rel_type_id(relid);
+}
+
+/* Order plugins by id, for load_order(). */
+static int
+plugin_id_cmp(const void *a, const void *b)
+{
+	int64		x = (*(Plugin *const *) a)->id;
+	int64		y = (*(Plugin *const *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * plugin_list from the registry mirror: the same rows in the same order as
+ * from the table.  False when the table must be read instead.
+ */
+static bool
+list_from_mirror(Output out, bool enabled_only)
+{
+	Oid			rowtype = plugins_rowtype();
+	Datum	   *rows;
+	int			n;
+	int			i;
+	TupleDesc	desc;
+	Plugin	  **all;
+	HeapTupleData *tuples;
+	int		   *order;
+
+	if (!tego_mirror_list(rowtype, &rows, &n))
+		return false;
+	desc = lookup_rowtype_tupdesc_copy(rowtype, -1);
+	all = palloc(sizeof(Plugin *) * Max(n, 1));
+	tuples = palloc0(sizeof(HeapTupleData) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		HeapTupleHeader hdr = DatumGetHeapTupleHeader(rows[i]);
+
+		tuples[i].t_len = HeapTupleHeaderGetDatumLength(hdr);
+		tuples[i].t_data = hdr;
+		ItemPointerSetInvalid(&tuples[i].t_self);
+		tuples[i].t_tableOid = InvalidOid;
+		all[i] = plugin_from_tuple(&tuples[i], desc);
+		all[i]->tuple_index = i;
+	}
+	qsort(all, n, sizeof(Plugin *), plugin_id_cmp);
+	order = load_order(all, n);
+	for (i = 0; i < n; i++)
+	{
+		Plugin	   *p = all[order[i]];
+		Datum		values[NUM_PLUGIN_ATTS];
+		bool		nulls[NUM_PLUGIN_ATTS];
+
+		if (enabled_only && !p->enabled)
+			continue;
+		heap_deform_tuple(&tuples[p->tuple_index], desc, values, nulls);
+		tuplestore_putvalues(out.store, out.desc, values, nulls);
+	}
+	return true;
+}
+
 /* tego.plugin_get(name text) RETURNS tego.plugins */
 Datum
 plugin_get(PG_FUNCTION_ARGS)
@@ -1397,6 +1473,20 @@ plugin_get(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 0, "plugin name");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	check_name(name, "plugin");
+
+	if (tego_registry_source == TEGO_REGISTRY_MEMORY)
+	{
+		bool		found;
+
+		if (tego_mirror_get(name, plugins_rowtype(), &result, &found))
+		{
+			if (!found)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("plugin \"%s\" does not exist", name)));
+			PG_RETURN_DATUM(result);
+		}
+	}
 
 	spi_begin();
 	values[0] = CStringGetTextDatum(name);
@@ -1433,6 +1523,10 @@ plugin_list(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 0, "enabled_only");
 	enabled_only = PG_GETARG_BOOL(0);
 	out = output_begin(fcinfo);
+
+	if (tego_registry_source == TEGO_REGISTRY_MEMORY &&
+		list_from_mirror(out, enabled_only))
+		return (Datum) 0;
 
 	spi_begin();
 	tego_exec(&plan_all, "SELECT p.* FROM tego.plugins p ORDER BY p.id",

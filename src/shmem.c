@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 
 #include "apps.h"
+#include "mirror.h"
 #include "scheduler.h"
 
 TegoShared *tego_shared = NULL;
@@ -65,8 +66,9 @@ tego_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(tego_shmem_size());
 	RequestAddinShmemSpace(tego_apps_shmem_size());
-	/* 0: scheduler and job workers; 1: the app store */
-	RequestNamedLWLockTranche("tego", 2);
+	RequestAddinShmemSpace(tego_mirror_shmem_size());
+	/* 0: scheduler and job workers; 1: the app store; 2: the mirror */
+	RequestNamedLWLockTranche("tego", 3);
 }
 
 /* Attach to (or create) the shared state. */
@@ -87,6 +89,7 @@ tego_shmem_startup(void)
 		tego_shared->pool_size = max_worker_processes;
 	}
 	tego_apps_shmem_init(&(GetNamedLWLockTranche("tego"))[1].lock);
+	tego_mirror_shmem_init(&(GetNamedLWLockTranche("tego"))[2].lock);
 	LWLockRelease(AddinShmemInitLock);
 }
 

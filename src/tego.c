@@ -19,6 +19,7 @@
 
 #include "tego.h"
 #include "apps.h"
+#include "mirror.h"
 #include "scheduler.h"
 
 PG_MODULE_MAGIC;
@@ -40,6 +41,12 @@ bool		tego_allow_superuser_jobs = false;
 bool		tego_enable_scheduler = true;
 
 void		_PG_init(void);
+
+static const struct config_enum_entry registry_source_options[] = {
+	{"table", TEGO_REGISTRY_TABLE, false},
+	{"memory", TEGO_REGISTRY_MEMORY, false},
+	{NULL, 0, false}
+};
 
 /* Longest tego.client_id, in bytes. */
 #define TEGO_MAX_CLIENT_ID_BYTES 200
@@ -132,6 +139,16 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomEnumVariable("tego.registry_source",
+							 "Where tego.plugin_get and tego.plugin_list read: the table or its shared-memory mirror.",
+							 "memory needs tego in shared_preload_libraries.",
+							 &tego_registry_source,
+							 TEGO_REGISTRY_TABLE,
+							 registry_source_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	tego_events_init();
 
 	if (!process_shared_preload_libraries_in_progress)
@@ -148,6 +165,16 @@ _PG_init(void)
 							   PGC_POSTMASTER,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tego.max_plugins",
+							"Most plugins the shared-memory mirror of the registry holds, over all databases.",
+							NULL,
+							&tego_max_plugins,
+							1000,
+							16, 100000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tego.max_apps",
 							"Most apps whose status tego keeps (shared memory).",

@@ -11,7 +11,11 @@
 #   - no enabled plugin needs a missing or disabled plugin, and
 #     tego.plugin_list() puts dependencies first;
 #   - refused calls failed with the documented SQLSTATEs only;
-#   - the soak did enough of everything.
+#   - the soak did enough of everything;
+#   - the registry's shared-memory mirror, loaded before the soak and kept
+#     by the commits, lists exactly the table's rows in the same order, its
+#     epoch is the last registry event; after an immediate shutdown it is
+#     loaded again, the same, and its epoch has not gone back.
 use strict;
 use warnings;
 
@@ -177,6 +181,10 @@ $$;
 });
 
 my $seq0 = $node->safe_psql($db, 'SELECT tego.event_seq()');
+
+# load the registry mirror now: from here on, commits keep it
+is($node->safe_psql($db, q{SET tego.registry_source = memory;
+	SELECT count(*) > 0 FROM tego.plugin_list()}), 't', 'the registry mirror is loaded');
 
 # --- the soak --------------------------------------------------------------------
 my $t0 = time;
@@ -423,6 +431,38 @@ SELECT (SELECT count(*) FROM tego.plugin_list()) = (SELECT count(*) FROM tego.pl
        (SELECT count(*) FROM tego.plugins WHERE enabled)}),
 	't',
 	'plugin_list() returns every plugin, plugin_list(true) the enabled ones');
+
+# --- (d) the registry mirror ------------------------------------------------------------
+# mirror_vs_table(): rows listed from memory that differ from the table's,
+# position by position ('' when none), and the list's length
+my $mirror_vs_table = q{
+SET tego.registry_source = memory;
+CREATE TEMP TABLE m AS SELECT ordinality AS pos, p::text AS row
+  FROM tego.plugin_list() WITH ORDINALITY p;
+CREATE TEMP TABLE g AS SELECT p.name, (SELECT x::text FROM tego.plugin_get(p.name) x) AS row
+  FROM tego.plugins p;
+RESET tego.registry_source;
+CREATE TEMP TABLE t AS SELECT ordinality AS pos, p::text AS row
+  FROM tego.plugin_list() WITH ORDINALITY p;
+SELECT (SELECT count(*) FROM m) || ':' ||
+       coalesce((SELECT string_agg(coalesce(m.pos, t.pos)::text, ',')
+                   FROM m FULL JOIN t USING (pos) WHERE m.row IS DISTINCT FROM t.row), '') || ':' ||
+       (SELECT count(*) FROM g JOIN tego.plugins p USING (name) WHERE g.row IS DISTINCT FROM p::text);
+};
+my $nplugins = $node->safe_psql($db, 'SELECT count(*) FROM tego.plugins');
+is($node->safe_psql($db, $mirror_vs_table), "${nplugins}::0",
+	'after the soak, the mirror lists the same rows in the same order, and plugin_get agrees');
+my $epoch = $node->safe_psql($db, 'SELECT tego.registry_epoch()');
+is($epoch,
+	$node->safe_psql($db, q{SELECT max(seq) FROM tego.events WHERE topic = 'tego_plugins'}),
+	'its epoch is the seq of the last registry change');
+
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql($db, $mirror_vs_table), "${nplugins}::0",
+	'after an immediate shutdown the mirror is loaded again, the same');
+cmp_ok($node->safe_psql($db, 'SELECT tego.registry_epoch()'), '>=', $epoch,
+	'and its epoch has not gone back');
 
 $node->stop;
 done_testing();

@@ -62,6 +62,10 @@ like($stderr, qr/tego shared state is not available/, 'so does reading tego.apps
 is($node->safe_psql('postgres',
 		q{SELECT preloaded || ' ' || coalesce(scheduler_pid::text, '-') || ' ' || coalesce(apps::text, '-') FROM tego.status()}),
 	'false - -', 'tego.status() says tego is not preloaded');
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	q{SET tego.registry_source = memory; SELECT count(*) FROM tego.plugin_list()});
+like($stderr, qr/tego shared state is not available/,
+	'the registry mirror (tego.registry_source = memory) needs it too');
 # leases and guards are rows: they work without it
 is($node->safe_psql('postgres',
 		q{SELECT token FROM tego.lease_acquire('leader', 'node-a')}),

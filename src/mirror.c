@@ -1,0 +1,488 @@
+/*-------------------------------------------------------------------------
+ *
+ * mirror.c
+ *	  The memory-backed registry: a shared-memory mirror of each database's
+ *	  tego.plugins, for readers that ask for it (tego.registry_source =
+ *	  memory).
+ *
+ *	  The table stays the source of truth ("dual write"): a committed
+ *	  change of a plugin row is written to the mirror right after its
+ *	  commit, from the same commit hook that numbers its event, with the
+ *	  row's revision (the event's seq); an entry is never replaced by an
+ *	  older revision.  A database's mirror is loaded from the table on its
+ *	  first use after a start, a crash or CREATE EXTENSION.
+ *
+ *	  NB: both the commit hook and the load hold the NOTIFY lock (see
+ *	  events.c), which serializes every commit that numbers events: a load
+ *	  reads the table with a snapshot that sees every commit before it, and
+ *	  no change can commit between that read and the load's end.
+ *
+ *	  Rows are kept in PostgreSQL's binary format (record_send), so a
+ *	  reader gets exactly the values the table holds, whatever its DateStyle.
+ *	  A row larger than MIRROR_ROW_BYTES (large options) is marked so and
+ *	  read from the table; so is a whole database with more plugins than
+ *	  tego.max_plugins, and every read on a standby (whose mirror would not
+ *	  see the primary's commits).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "tego.h"
+#include "mirror.h"
+
+/* settings */
+int			tego_max_plugins = 1000;
+int			tego_registry_source = TEGO_REGISTRY_TABLE;
+
+/* Databases whose registry can be mirrored at once. */
+#define MIRROR_DBS			16
+
+/* Largest row (binary) kept in memory; larger ones are read from the table. */
+#define MIRROR_ROW_BYTES	2048
+
+typedef struct MirrorEntry
+{
+	Oid			database_oid;	/* InvalidOid: free */
+	char		name[TEGO_MAX_NAME_BYTES + 1];
+	int64		revision;
+	int			len;			/* bytes in row; -1: too large */
+	char		row[MIRROR_ROW_BYTES];
+} MirrorEntry;
+
+typedef struct MirrorDb
+{
+	Oid			database_oid;	/* InvalidOid: free */
+	Oid			relid;			/* tego.plugins when it was loaded */
+	bool		loaded;
+	bool		overflow;		/* more plugins than entries: use the table */
+	int64		epoch;
+} MirrorDb;
+
+typedef struct TegoMirror
+{
+	LWLock	   *lock;
+	int			max_plugins;
+	int			next_db;		/* slot to reuse when all are taken */
+	MirrorDb	dbs[MIRROR_DBS];
+	MirrorEntry entries[FLEXIBLE_ARRAY_MEMBER];
+} TegoMirror;
+
+static TegoMirror *mirror = NULL;
+
+/* A committed change waiting for the commit hook. */
+typedef struct MirrorChange
+{
+	char	   *name;
+	int64		revision;
+	bytea	   *row;			/* NULL: the row is gone */
+} MirrorChange;
+
+static List *pending = NIL;		/* MirrorChange, in TopTransactionContext */
+static Oid	pending_relid = InvalidOid;
+
+static SPIPlanPtr plan_load = NULL;
+static SPIPlanPtr plan_epoch = NULL;
+
+PG_FUNCTION_INFO_V1(registry_epoch);
+
+Size
+tego_mirror_shmem_size(void)
+{
+	return add_size(offsetof(TegoMirror, entries),
+					mul_size(tego_max_plugins, sizeof(MirrorEntry)));
+}
+
+void
+tego_mirror_shmem_init(LWLock *lock)
+{
+	bool		found;
+	int			i;
+
+	mirror = ShmemInitStruct("tego registry mirror", tego_mirror_shmem_size(), &found);
+	if (!found)
+	{
+		memset(mirror, 0, offsetof(TegoMirror, entries));
+		mirror->lock = lock;
+		mirror->max_plugins = tego_max_plugins;
+		for (i = 0; i < tego_max_plugins; i++)
+			mirror->entries[i].database_oid = InvalidOid;
+	}
+}
+
+/* tego.plugins of this database, or InvalidOid when there is none. */
+static Oid
+plugins_relid(void)
+{
+	return RangeVarGetRelid(makeRangeVar("tego", "plugins", -1), NoLock, true);
+}
+
+/* The mirror slot of this database (created when create); lock held. */
+static MirrorDb *
+find_db(bool create)
+{
+	MirrorDb   *free_slot = NULL;
+	int			i;
+
+	for (i = 0; i < MIRROR_DBS; i++)
+	{
+		if (mirror->dbs[i].database_oid == MyDatabaseId)
+			return &mirror->dbs[i];
+		if (free_slot == NULL && !OidIsValid(mirror->dbs[i].database_oid))
+			free_slot = &mirror->dbs[i];
+	}
+	if (!create)
+		return NULL;
+	if (free_slot == NULL)
+	{
+		/* reuse another database's slot: its entries go */
+		free_slot = &mirror->dbs[mirror->next_db];
+		mirror->next_db = (mirror->next_db + 1) % MIRROR_DBS;
+		for (i = 0; i < mirror->max_plugins; i++)
+			if (mirror->entries[i].database_oid == free_slot->database_oid)
+				mirror->entries[i].database_oid = InvalidOid;
+	}
+	memset(free_slot, 0, sizeof(MirrorDb));
+	free_slot->database_oid = MyDatabaseId;
+	return free_slot;
+}
+
+static MirrorEntry *
+find_entry(const char *name, MirrorEntry **free_slot)
+{
+	int			i;
+
+	if (free_slot)
+		*free_slot = NULL;
+	for (i = 0; i < mirror->max_plugins; i++)
+	{
+		MirrorEntry *e = &mirror->entries[i];
+
+		if (e->database_oid == MyDatabaseId && strcmp(e->name, name) == 0)
+			return e;
+		if (free_slot && *free_slot == NULL && !OidIsValid(e->database_oid))
+			*free_slot = e;
+	}
+	return NULL;
+}
+
+/* Store row (or forget the entry when row is NULL); lock held. */
+static bool
+put_entry(const char *name, int64 revision, bytea *row)
+{
+	MirrorEntry *free_slot;
+	MirrorEntry *e = find_entry(name, &free_slot);
+
+	if (e && e->revision > revision)
+		return true;			/* never backwards */
+	if (row == NULL)
+	{
+		if (e)
+			e->database_oid = InvalidOid;
+		return true;
+	}
+	if (e == NULL)
+	{
+		if (free_slot == NULL)
+			return false;		/* full */
+		e = free_slot;
+		e->database_oid = MyDatabaseId;
+		strlcpy(e->name, name, sizeof(e->name));
+	}
+	e->revision = revision;
+	if (VARSIZE_ANY_EXHDR(row) > MIRROR_ROW_BYTES)
+		e->len = -1;
+	else
+	{
+		e->len = VARSIZE_ANY_EXHDR(row);
+		memcpy(e->row, VARDATA_ANY(row), e->len);
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Writing: the commit hook
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Remember that plugin name has the row (a whole-row Datum of
+ * tego.plugins; isnull: the row is gone) as of revision, to be written to
+ * the mirror if the transaction commits.  Called at pre-commit, under the
+ * NOTIFY lock.
+ */
+void
+tego_mirror_queue(const char *name, int64 revision, Datum row, bool isnull)
+{
+	MemoryContext old;
+	MirrorChange *c;
+
+	if (mirror == NULL)
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	c = palloc(sizeof(MirrorChange));
+	c->name = pstrdup(name);
+	c->revision = revision;
+	c->row = isnull ? NULL : OidSendFunctionCall(F_RECORD_SEND, row);
+	pending = lappend(pending, c);
+	pending_relid = plugins_relid();
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The transaction ends: on commit (still under the NOTIFY lock) write its
+ * changes to this database's mirror, if it is loaded; forget them anyway.
+ */
+void
+tego_mirror_xact_end(bool commit)
+{
+	ListCell   *lc;
+	MirrorDb   *db;
+
+	if (pending == NIL || mirror == NULL)
+	{
+		pending = NIL;
+		return;
+	}
+	if (commit)
+	{
+		LWLockAcquire(mirror->lock, LW_EXCLUSIVE);
+		db = find_db(false);
+		if (db && db->loaded && !db->overflow)
+		{
+			if (db->relid != pending_relid)
+				db->loaded = false; /* the extension was created again */
+			else
+				foreach(lc, pending)
+				{
+					MirrorChange *c = lfirst(lc);
+
+					if (!put_entry(c->name, c->revision, c->row))
+						db->overflow = true;
+					db->epoch = Max(db->epoch, c->revision);
+				}
+		}
+		else if (db && db->loaded)
+			foreach(lc, pending)
+				db->epoch = Max(db->epoch, ((MirrorChange *) lfirst(lc))->revision);
+		LWLockRelease(mirror->lock);
+	}
+	pending = NIL;				/* the memory goes with the transaction */
+}
+
+/* ------------------------------------------------------------------------
+ * Reading
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Make sure this database's mirror is loaded and current.  Returns false
+ * when reads must go to the table (a standby, no extension).
+ */
+static bool
+ensure_loaded(void)
+{
+	Oid			relid = plugins_relid();
+	MirrorDb   *db;
+	bool		ok;
+	uint64		i;
+	int64		epoch;
+	bool		isnull;
+	bool		overflow = false;
+
+	if (mirror == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tego shared state is not available"),
+				 errhint("Add tego to shared_preload_libraries and restart the server.")));
+	if (!OidIsValid(relid) || RecoveryInProgress())
+		return false;
+
+	LWLockAcquire(mirror->lock, LW_SHARED);
+	db = find_db(false);
+	ok = db && db->loaded && db->relid == relid;
+	LWLockRelease(mirror->lock);
+	if (ok)
+		return true;
+
+	/* NB: see the header comment: no registry change commits meanwhile */
+	LockSharedObject(DatabaseRelationId, InvalidOid, 0, AccessExclusiveLock);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	tego_exec(&plan_epoch, "SELECT pg_catalog.max(seq) FROM tego.events",
+			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_LATEST, 1);
+	epoch = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		epoch = 0;
+	tego_exec(&plan_load,
+			  "SELECT p.name, COALESCE(p.revision, 0), p FROM tego.plugins p",
+			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_LATEST, 0);
+
+	LWLockAcquire(mirror->lock, LW_EXCLUSIVE);
+	db = find_db(true);
+	for (i = 0; i < (uint64) mirror->max_plugins; i++)
+		if (mirror->entries[i].database_oid == MyDatabaseId)
+			mirror->entries[i].database_oid = InvalidOid;
+	for (i = 0; i < SPI_processed && !overflow; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		int64		revision = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		Datum		row = SPI_getbinval(tup, desc, 3, &isnull);
+
+		/* NB: send functions run no SQL and take no lock */
+		if (!put_entry(name, revision, OidSendFunctionCall(F_RECORD_SEND, row)))
+			overflow = true;
+	}
+	db->relid = relid;
+	db->epoch = Max(db->epoch, epoch);
+	db->overflow = overflow;
+	db->loaded = true;
+	LWLockRelease(mirror->lock);
+	SPI_finish();
+	UnlockSharedObject(DatabaseRelationId, InvalidOid, 0, AccessExclusiveLock);
+	return true;
+}
+
+/* A row of tego.plugins from its binary form. */
+static Datum
+row_from_bytes(const char *bytes, int len, Oid rowtype)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, bytes, len);
+	return OidReceiveFunctionCall(F_RECORD_RECV, &buf, rowtype, -1);
+}
+
+/*
+ * The row of plugin name from the mirror.  Returns false when the caller
+ * must read the table instead; *found tells whether the plugin exists.
+ */
+bool
+tego_mirror_get(const char *name, Oid rowtype, Datum *row, bool *found)
+{
+	char	   *copy = NULL;
+	int			len = 0;
+	bool		use_table = false;
+	MirrorDb   *db;
+	MirrorEntry *e;
+
+	if (!ensure_loaded())
+		return false;
+	LWLockAcquire(mirror->lock, LW_SHARED);
+	db = find_db(false);
+	if (db == NULL || !db->loaded || db->overflow)
+		use_table = true;
+	else if ((e = find_entry(name, NULL)) != NULL)
+	{
+		if (e->len < 0)
+			use_table = true;
+		else
+		{
+			len = e->len;
+			copy = palloc(len);
+			memcpy(copy, e->row, len);
+		}
+	}
+	LWLockRelease(mirror->lock);
+	if (use_table)
+		return false;
+	*found = (copy != NULL);
+	if (copy)
+		*row = row_from_bytes(copy, len, rowtype);
+	return true;
+}
+
+/*
+ * Every row of this database's mirror, as whole-row Datums (in no order).
+ * Returns false when the caller must read the table instead.
+ */
+bool
+tego_mirror_list(Oid rowtype, Datum **rows, int *nrows)
+{
+	MirrorDb   *db;
+	char	  **copies;
+	int		   *lens;
+	int			n = 0;
+	int			i;
+	bool		use_table = false;
+
+	if (!ensure_loaded())
+		return false;
+	copies = palloc(sizeof(char *) * Max(mirror->max_plugins, 1));
+	lens = palloc(sizeof(int) * Max(mirror->max_plugins, 1));
+	LWLockAcquire(mirror->lock, LW_SHARED);
+	db = find_db(false);
+	if (db == NULL || !db->loaded || db->overflow)
+		use_table = true;
+	for (i = 0; i < mirror->max_plugins && !use_table; i++)
+	{
+		MirrorEntry *e = &mirror->entries[i];
+
+		if (e->database_oid != MyDatabaseId)
+			continue;
+		if (e->len < 0)
+		{
+			use_table = true;
+			break;
+		}
+		copies[n] = palloc(e->len);
+		memcpy(copies[n], e->row, e->len);
+		lens[n++] = e->len;
+	}
+	LWLockRelease(mirror->lock);
+	if (use_table)
+		return false;
+	*rows = palloc(sizeof(Datum) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		(*rows)[i] = row_from_bytes(copies[i], lens[i], rowtype);
+	*nrows = n;
+	return true;
+}
+
+/*
+ * tego.registry_epoch() RETURNS bigint: moves with every committed change
+ * of the registry (the seq of the latest one); never goes back, and may
+ * jump forward when the mirror is loaded after a restart (it is then the
+ * latest seq of the event log).
+ */
+Datum
+registry_epoch(PG_FUNCTION_ARGS)
+{
+	MirrorDb   *db;
+	int64		epoch = 0;
+
+	if (!ensure_loaded())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the registry mirror is not available on a standby")));
+	LWLockAcquire(mirror->lock, LW_SHARED);
+	db = find_db(false);
+	if (db)
+		epoch = db->epoch;
+	LWLockRelease(mirror->lock);
+	PG_RETURN_INT64(epoch);
+}
