@@ -45,6 +45,7 @@
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -90,6 +91,24 @@ typedef struct TegoMirror
 
 static TegoMirror *mirror = NULL;
 
+/*
+ * An index of the entries by (database, plugin name), a shared hash table
+ * protected by the mirror's lock.
+ */
+typedef struct MirrorKey
+{
+	Oid			database_oid;
+	char		name[TEGO_MAX_NAME_BYTES + 1];	/* zero-padded */
+} MirrorKey;
+
+typedef struct MirrorIndexEntry
+{
+	MirrorKey	key;
+	int			slot;			/* in mirror->entries */
+} MirrorIndexEntry;
+
+static HTAB *mirror_index = NULL;
+
 /* A committed change waiting for the commit hook. */
 typedef struct MirrorChange
 {
@@ -109,8 +128,9 @@ PG_FUNCTION_INFO_V1(registry_epoch);
 Size
 tego_mirror_shmem_size(void)
 {
-	return add_size(offsetof(TegoMirror, entries),
-					mul_size(tego_max_plugins, sizeof(MirrorEntry)));
+	return add_size(add_size(offsetof(TegoMirror, entries),
+							 mul_size(tego_max_plugins, sizeof(MirrorEntry))),
+					hash_estimate_size(tego_max_plugins, sizeof(MirrorIndexEntry)));
 }
 
 void
@@ -128,13 +148,65 @@ tego_mirror_shmem_init(LWLock *lock)
 		for (i = 0; i < tego_max_plugins; i++)
 			mirror->entries[i].database_oid = InvalidOid;
 	}
+	{
+		HASHCTL		info;
+
+		memset(&info, 0, sizeof(info));
+		info.keysize = sizeof(MirrorKey);
+		info.entrysize = sizeof(MirrorIndexEntry);
+		mirror_index = ShmemInitHash("tego registry mirror index",
+									 tego_max_plugins, tego_max_plugins,
+									 &info, HASH_ELEM | HASH_BLOBS);
+	}
 }
 
-/* tego.plugins of this database, or InvalidOid when there is none. */
+static void
+make_key(MirrorKey *key, const char *name)
+{
+	memset(key, 0, sizeof(MirrorKey));
+	key->database_oid = MyDatabaseId;
+	strlcpy(key->name, name, sizeof(key->name));
+}
+
+/* Free entry e (and its index entry); lock held exclusively. */
+static void
+free_entry(MirrorEntry *e)
+{
+	MirrorKey	key;
+
+	memset(&key, 0, sizeof(key));
+	key.database_oid = e->database_oid;
+	strlcpy(key.name, e->name, sizeof(key.name));
+	(void) hash_search(mirror_index, &key, HASH_REMOVE, NULL);
+	e->database_oid = InvalidOid;
+}
+
+/*
+ * tego.plugins of this database, or InvalidOid when there is none.  NB:
+ * remembered per backend; a table that is gone (DROP EXTENSION) has no
+ * row type any more, and then it is looked up again.
+ */
 static Oid
 plugins_relid(void)
 {
-	return RangeVarGetRelid(makeRangeVar("tego", "plugins", -1), NoLock, true);
+	static Oid	relid = InvalidOid;
+
+	if (!OidIsValid(relid) || !OidIsValid(get_rel_type_id(relid)))
+		relid = RangeVarGetRelid(makeRangeVar("tego", "plugins", -1), NoLock, true);
+	return relid;
+}
+
+/* The row type of tego.plugins (see plugins_relid()). */
+Oid
+tego_plugins_rowtype(void)
+{
+	Oid			relid = plugins_relid();
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"tego.plugins\" does not exist")));
+	return get_rel_type_id(relid);
 }
 
 /* The mirror slot of this database (created when create); lock held. */
@@ -160,52 +232,57 @@ find_db(bool create)
 		mirror->next_db = (mirror->next_db + 1) % MIRROR_DBS;
 		for (i = 0; i < mirror->max_plugins; i++)
 			if (mirror->entries[i].database_oid == free_slot->database_oid)
-				mirror->entries[i].database_oid = InvalidOid;
+				free_entry(&mirror->entries[i]);
 	}
 	memset(free_slot, 0, sizeof(MirrorDb));
 	free_slot->database_oid = MyDatabaseId;
 	return free_slot;
 }
 
+/* The entry of plugin name in this database, or NULL; lock held. */
 static MirrorEntry *
-find_entry(const char *name, MirrorEntry **free_slot)
+find_entry(const char *name)
 {
-	int			i;
+	MirrorKey	key;
+	MirrorIndexEntry *ie;
 
-	if (free_slot)
-		*free_slot = NULL;
-	for (i = 0; i < mirror->max_plugins; i++)
-	{
-		MirrorEntry *e = &mirror->entries[i];
-
-		if (e->database_oid == MyDatabaseId && strcmp(e->name, name) == 0)
-			return e;
-		if (free_slot && *free_slot == NULL && !OidIsValid(e->database_oid))
-			*free_slot = e;
-	}
-	return NULL;
+	make_key(&key, name);
+	ie = hash_search(mirror_index, &key, HASH_FIND, NULL);
+	return ie ? &mirror->entries[ie->slot] : NULL;
 }
 
-/* Store row (or forget the entry when row is NULL); lock held. */
+/* Store row (or forget the entry when row is NULL); lock held exclusively. */
 static bool
 put_entry(const char *name, int64 revision, bytea *row)
 {
-	MirrorEntry *free_slot;
-	MirrorEntry *e = find_entry(name, &free_slot);
+	MirrorEntry *e = find_entry(name);
 
 	if (e && e->revision > revision)
 		return true;			/* never backwards */
 	if (row == NULL)
 	{
 		if (e)
-			e->database_oid = InvalidOid;
+			free_entry(e);
 		return true;
 	}
 	if (e == NULL)
 	{
-		if (free_slot == NULL)
+		MirrorKey	key;
+		MirrorIndexEntry *ie;
+		int			i;
+
+		/* NB: a scan, but only when a plugin is added or the mirror loaded */
+		for (i = 0; i < mirror->max_plugins; i++)
+			if (!OidIsValid(mirror->entries[i].database_oid))
+				break;
+		if (i == mirror->max_plugins)
 			return false;		/* full */
-		e = free_slot;
+		make_key(&key, name);
+		ie = hash_search(mirror_index, &key, HASH_ENTER_NULL, NULL);
+		if (ie == NULL)
+			return false;
+		ie->slot = i;
+		e = &mirror->entries[i];
 		e->database_oid = MyDatabaseId;
 		strlcpy(e->name, name, sizeof(e->name));
 	}
@@ -343,7 +420,7 @@ ensure_loaded(void)
 	db = find_db(true);
 	for (i = 0; i < (uint64) mirror->max_plugins; i++)
 		if (mirror->entries[i].database_oid == MyDatabaseId)
-			mirror->entries[i].database_oid = InvalidOid;
+			free_entry(&mirror->entries[i]);
 	for (i = 0; i < SPI_processed && !overflow; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -366,15 +443,25 @@ ensure_loaded(void)
 	return true;
 }
 
-/* A row of tego.plugins from its binary form. */
+/*
+ * A row of tego.plugins from its binary form.  NB: one record_recv FmgrInfo
+ * per backend, so that it keeps its per-type cache (fn_extra) across calls.
+ */
 static Datum
 row_from_bytes(const char *bytes, int len, Oid rowtype)
 {
+	static FmgrInfo recv;
+	static bool ready = false;
 	StringInfoData buf;
 
+	if (!ready)
+	{
+		fmgr_info_cxt(F_RECORD_RECV, &recv, TopMemoryContext);
+		ready = true;
+	}
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, bytes, len);
-	return OidReceiveFunctionCall(F_RECORD_RECV, &buf, rowtype, -1);
+	return ReceiveFunctionCall(&recv, &buf, rowtype, -1);
 }
 
 /*
@@ -396,7 +483,7 @@ tego_mirror_get(const char *name, Oid rowtype, Datum *row, bool *found)
 	db = find_db(false);
 	if (db == NULL || !db->loaded || db->overflow)
 		use_table = true;
-	else if ((e = find_entry(name, NULL)) != NULL)
+	else if ((e = find_entry(name)) != NULL)
 	{
 		if (e->len < 0)
 			use_table = true;

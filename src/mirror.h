@@ -30,5 +30,6 @@ extern void tego_mirror_xact_end(bool commit);
 extern bool tego_mirror_get(const char *name, Oid rowtype, Datum *row,
 							bool *found);
 extern bool tego_mirror_list(Oid rowtype, Datum **rows, int *nrows);
+extern Oid	tego_plugins_rowtype(void);
 
 #endif							/* TEGO_MIRROR_H */

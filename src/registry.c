@@ -1393,16 +1393,6 @@ plugin_update(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* The row type of tego.plugins. */
-static Oid
-plugins_rowtype(void)
-{
-	Oid			relid = RangeVarGetRelid(makeRangeVar("tego", "plugins", -1),
-										 NoLock, false);
-
-	return get_rel_type_id(relid);
-}
-
 /* Order plugins by id, for load_order(). */
 static int
 plugin_id_cmp(const void *a, const void *b)
@@ -1420,7 +1410,7 @@ plugin_id_cmp(const void *a, const void *b)
 static bool
 list_from_mirror(Output out, bool enabled_only)
 {
-	Oid			rowtype = plugins_rowtype();
+	Oid			rowtype = tego_plugins_rowtype();
 	Datum	   *rows;
 	int			n;
 	int			i;
@@ -1478,7 +1468,7 @@ plugin_get(PG_FUNCTION_ARGS)
 	{
 		bool		found;
 
-		if (tego_mirror_get(name, plugins_rowtype(), &result, &found))
+		if (tego_mirror_get(name, tego_plugins_rowtype(), &result, &found))
 		{
 			if (!found)
 				ereport(ERROR,
