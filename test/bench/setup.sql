@@ -28,3 +28,6 @@ CREATE TABLE bench_leases (name text PRIMARY KEY, holder text, token bigint,
 INSERT INTO bench_leases
 SELECT 'lease-' || i, 'holder-' || i, 1, now(), now() + interval '1 hour'
   FROM generate_series(0, 7) AS i;
+
+-- 6. plugin_get: 200 plugins to read
+SELECT count(*) FROM generate_series(1, 200) AS g, LATERAL tego.plugin_add('bench-get-' || g);

@@ -21,6 +21,8 @@
 #   5. tego.app_status_set/s, 8 clients each setting its own app, vs
 #      pg_notify of the same status; and the latency from the call to a
 #      LISTEN session, vs pg_notify alone                target >= 20,000/s
+#   6. tego.plugin_get/s, 4 clients, 200 plugins, with tego.registry_source
+#      = memory and = table, vs a plain SELECT of the row   target >= 1.5x
 #
 # Context figures, not targets: a transaction that only calls pg_notify
 # writes no WAL before its commit record, so PostgreSQL commits it without
@@ -558,6 +560,45 @@ out "  latency, set to listener, 1 listener ($ROUNDS rounds, medians): tego p50 
 out "RESULT app_status_set/s, $CLIENTS clients: tego ${T_RATE}/s | pg_notify ${B_RATE}/s | ratio ${q}x | target >= 20000/s: $ok; latency p50/p99 ${a50}/${a99} us (pg_notify ${r50}/${r99} us)"
 TABLE_ROWS+=("| app_status_set/s, $CLIENTS clients, 1 listener | ${T_RATE}/s | ${B_RATE}/s (pg_notify of the same status) | ${q}x | ≥ 20,000/s | $ok |")
 TABLE_ROWS+=("| app status change to listener, p99 (p50) | ${a99} µs (${a50} µs) | pg_notify alone: ${r99} µs (${r50} µs) | $(ratio "$a99" "$r99")x | — | — |")
+
+# ---------------------------------------------------------------------------
+# 6. plugin_get from the mirror, from the table, and a plain SELECT
+# ---------------------------------------------------------------------------
+out "  (section took $((SECONDS - T0)) s)"
+T0=$SECONDS
+out ""
+GET_CLIENTS=4
+out "== 6. plugin_get/s, $GET_CLIENTS clients (-j $THREADS), 200 plugins: tego.registry_source = memory vs table vs a plain SELECT"
+cp "$WORK/tego_get.sql" "$WORK/tego_get.run.sql"
+cp "$WORK/plain_get.sql" "$WORK/plain_get.run.sql"
+tego_is_root && chown postgres:postgres "$WORK/tego_get.run.sql" "$WORK/plain_get.run.sql"
+# get_run NAME SCRIPT [PGOPTIONS]: one pgbench run; appends its tps to GET[NAME]
+declare -A GET
+get_run() {
+	local log=$WORK/pgbench.get.$1.log tps
+	PGOPTIONS="${3:-}" as_pg timeout -k 10 $((SECONDS_PER_RUN + 60)) pgbench -n -c "$GET_CLIENTS" -j "$THREADS" \
+		-T "$SECONDS_PER_RUN" -f "$WORK/$2" -d "$CONN" >"$log" 2>&1 ||
+		{ cat "$log"; tego_die "pgbench -f $2 failed"; }
+	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log")
+	GET[$1]+="${tps:-0} "
+}
+for ((c = 0; c < CYCLES; c++)); do
+	for v in memory table plain plain table memory; do
+		case $v in
+			memory) get_run memory tego_get.run.sql "-c tego.registry_source=memory" ;;
+			table) get_run table tego_get.run.sql ;;
+			plain) get_run plain plain_get.run.sql ;;
+		esac
+	done
+done
+mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.0f", s / NF }' <<<"$1"; }
+G_MEM=$(mean "${GET[memory]}") G_TAB=$(mean "${GET[table]}") G_PLAIN=$(mean "${GET[plain]}")
+out "  runs: memory ${GET[memory]}| table ${GET[table]}| plain SELECT ${GET[plain]}"
+q=$(ratio "$G_MEM" "$G_PLAIN")
+ok=$(met "$q" ">=" 1.5)
+out "RESULT plugin_get/s, $GET_CLIENTS clients: memory ${G_MEM}/s | table ${G_TAB}/s | plain SELECT ${G_PLAIN}/s | memory vs plain ${q}x | target >= 1.5x: $ok"
+TABLE_ROWS+=("| plugin_get/s from memory, $GET_CLIENTS clients, 200 plugins | ${G_MEM}/s | ${G_PLAIN}/s (plain SELECT by name) | ${q}x | ≥ 1.5x | $ok |")
+TABLE_ROWS+=("| (context) plugin_get/s from the table | ${G_TAB}/s | ${G_PLAIN}/s | $(ratio "$G_TAB" "$G_PLAIN")x | — | — |")
 
 # ---------------------------------------------------------------------------
 # the table
