@@ -386,6 +386,10 @@ ensure_loaded(void)
 	int64		epoch;
 	bool		isnull;
 	bool		overflow = false;
+	uint64		nrows;
+	char	  **names;
+	int64	   *revisions;
+	bytea	  **rows;
 
 	if (mirror == NULL)
 		ereport(ERROR,
@@ -416,23 +420,30 @@ ensure_loaded(void)
 			  "SELECT p.name, COALESCE(p.revision, 0), p FROM tego.plugins p",
 			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_LATEST, 0);
 
+	/* NB: everything that may look up catalogs happens before the LWLock */
+	nrows = SPI_processed;
+	names = palloc(sizeof(char *) * Max(nrows, 1));
+	revisions = palloc(sizeof(int64) * Max(nrows, 1));
+	rows = palloc(sizeof(bytea *) * Max(nrows, 1));
+	for (i = 0; i < nrows; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		names[i] = SPI_getvalue(tup, desc, 1);
+		revisions[i] = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		rows[i] = OidSendFunctionCall(F_RECORD_SEND,
+									  SPI_getbinval(tup, desc, 3, &isnull));
+	}
+
 	LWLockAcquire(mirror->lock, LW_EXCLUSIVE);
 	db = find_db(true);
 	for (i = 0; i < (uint64) mirror->max_plugins; i++)
 		if (mirror->entries[i].database_oid == MyDatabaseId)
 			free_entry(&mirror->entries[i]);
-	for (i = 0; i < SPI_processed && !overflow; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *name = SPI_getvalue(tup, desc, 1);
-		int64		revision = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		Datum		row = SPI_getbinval(tup, desc, 3, &isnull);
-
-		/* NB: send functions run no SQL and take no lock */
-		if (!put_entry(name, revision, OidSendFunctionCall(F_RECORD_SEND, row)))
+	for (i = 0; i < nrows && !overflow; i++)
+		if (!put_entry(names[i], revisions[i], rows[i]))
 			overflow = true;
-	}
 	db->relid = relid;
 	db->epoch = Max(db->epoch, epoch);
 	db->overflow = overflow;
