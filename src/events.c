@@ -297,6 +297,7 @@ flush_events(List *events)
 	int64		seq;
 	TimestampTz committed_at;
 	ListCell   *lc;
+	bool		mirror_wanted;
 
 	/*
 	 * NB: this is the lock PreCommit_Notify takes; it is held until the end
@@ -322,6 +323,7 @@ flush_events(List *events)
 	PushActiveSnapshot(GetTransactionSnapshot());
 
 	seq = seq_cache_lookup(&seq_cached);
+	mirror_wanted = tego_mirror_wanted();
 	if (seq < 0)
 	{
 		bool		isnull;
@@ -392,7 +394,7 @@ flush_events(List *events)
 												  &isnull));
 
 		/* the registry mirror gets the plugin's row as this commit leaves it */
-		if (ev->key && strcmp(ev->topic, TEGO_TOPIC_PLUGINS) == 0)
+		if (mirror_wanted && ev->key && strcmp(ev->topic, TEGO_TOPIC_PLUGINS) == 0)
 		{
 			Datum		row;
 			bool		gone;

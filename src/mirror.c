@@ -303,6 +303,27 @@ put_entry(const char *name, int64 revision, bytea *row)
  */
 
 /*
+ * Does this database's mirror want the changes of the committing
+ * transaction?  Only a loaded one does: an unloaded mirror reads the table
+ * when it is loaded.  Called at pre-commit, under the NOTIFY lock, which a
+ * load takes too, so the answer holds until the commit hook runs.
+ */
+bool
+tego_mirror_wanted(void)
+{
+	MirrorDb   *db;
+	bool		wanted;
+
+	if (mirror == NULL)
+		return false;
+	LWLockAcquire(mirror->lock, LW_SHARED);
+	db = find_db(false);
+	wanted = db && db->loaded;
+	LWLockRelease(mirror->lock);
+	return wanted;
+}
+
+/*
  * Remember that plugin name has the row (a whole-row Datum of
  * tego.plugins; isnull: the row is gone) as of revision, to be written to
  * the mirror if the transaction commits.  Called at pre-commit, under the

@@ -24,6 +24,7 @@ extern int	tego_registry_source;
 
 extern Size tego_mirror_shmem_size(void);
 extern void tego_mirror_shmem_init(LWLock *lock);
+extern bool tego_mirror_wanted(void);
 extern void tego_mirror_queue(const char *name, int64 revision, Datum row,
 							  bool isnull);
 extern void tego_mirror_xact_end(bool commit);
