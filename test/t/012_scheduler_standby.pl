@@ -86,6 +86,16 @@ is($standby->safe_psql('postgres',
 		q{SELECT count(*) FROM ticks WHERE node <> 'sched_primary'}),
 	0, 'every ticks row on the standby was written on the primary');
 
+# the registry mirror is kept by the primary's commit hooks, which a standby
+# does not run: a standby reads the table, and has no epoch of its own
+is($standby->safe_psql('postgres',
+		q{SET tego.registry_source = memory;
+		  SELECT count(*) = (SELECT count(*) FROM tego.plugins) FROM tego.plugin_list()}),
+	't', 'on the standby, plugin_list with registry_source = memory reads the table');
+my ($rc, $out, $err) = $standby->psql('postgres', 'SELECT tego.registry_epoch()');
+like($err, qr/ERROR:  the registry mirror is not available on a standby/,
+	'tego.registry_epoch() on the standby says why it has none');
+
 # ---------------------------------------------------------------------------
 # failover
 # ---------------------------------------------------------------------------

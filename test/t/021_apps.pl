@@ -4,7 +4,9 @@
 # changes on tego_apps (from the "tego notifier" worker); four sessions
 # changing statuses at once leave every app with a version that counts
 # every change and the state of its last change; the state is ephemeral:
-# empty after a restart.
+# empty after a restart.  Also the registry mirror when it is too small for
+# the registry (tego.max_plugins): reads go to the table, with the same
+# results.
 use strict;
 use warnings;
 
@@ -15,7 +17,8 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('apps');
 $node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = 'tego'});
+$node->append_conf('postgresql.conf', qq{shared_preload_libraries = 'tego'
+tego.max_plugins = 16});
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION tego');
 
@@ -95,6 +98,23 @@ $listener->quit;
 # ---------------------------------------------------------------------------
 $node->restart;
 is(q1(q{SELECT count(*) FROM tego.apps}), 0, 'after a restart no app status is left');
+
+# ---------------------------------------------------------------------------
+# 4. a registry larger than the mirror: the table answers
+# ---------------------------------------------------------------------------
+q1(q{SELECT count(*) FROM generate_series(1, 12) g, LATERAL tego.plugin_add('few-' || g)});
+my $compare = q{
+SET tego.registry_source = memory;
+CREATE TEMP TABLE m AS SELECT ordinality AS pos, p::text AS row FROM tego.plugin_list() WITH ORDINALITY p;
+RESET tego.registry_source;
+SELECT (SELECT count(*) FROM m) || ' ' || bool_and(m.row = t.row)
+  FROM m JOIN (SELECT ordinality AS pos, p::text AS row FROM tego.plugin_list() WITH ORDINALITY p) t USING (pos);
+};
+is(q1($compare), '12 true', '12 plugins: the mirror (16 entries) lists them');
+q1(q{SELECT count(*) FROM generate_series(13, 30) g, LATERAL tego.plugin_add('few-' || g)});
+is(q1($compare), '30 true', '30 plugins: more than the mirror holds, the same list from the table');
+is(q1(q{SET tego.registry_source = memory; SELECT name FROM tego.plugin_get('few-30')}),
+	'few-30', 'and plugin_get finds a plugin the mirror could not hold');
 
 unlike(slurp_file($node->logfile), qr/TRAP:|terminated by signal|PANIC/,
 	'no crash in the server log');
