@@ -97,35 +97,9 @@ command -v pgbench >/dev/null || tego_die "pgbench not found in $TEGO_PGBIN"
 [ -f "$TEGO_PGBIN/../lib/pg_cron.so" ] || [ -f "$($PG_CONFIG --pkglibdir)/pg_cron.so" ] ||
 	tego_die "pg_cron is not installed (postgresql-15-cron)"
 
-WORK=$(tego_pg_tempdir tego-sched-bench)
-BG_PIDS=()
-
-cleanup() {
-	local p
-	trap - EXIT
-	for p in "${BG_PIDS[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	tego_stop_servers_under "$WORK"
-	if [ -z "${TEGO_KEEP_TMP:-}" ]; then
-		rm -rf "$WORK"
-	else
-		echo "(bench folder kept in $WORK)"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-mkdir -p "$RESULTS_DIR" || tego_die "cannot create $RESULTS_DIR"
-: >"$RESULTS" || tego_die "cannot write $RESULTS"
+tego_bench_start tego-sched-bench
 TABLE_ROWS=()
 NOTES=()
-
-# out LINE...: print and append to the results file
-out() {
-	printf '%s\n' "$*"
-	printf '%s\n' "$*" >>"$RESULTS"
-}
 
 # log_only LINE...: append to the results file only
 log_only() {

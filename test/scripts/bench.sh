@@ -83,33 +83,7 @@ for tool in tego_latency tego_listen; do
 done
 command -v pgbench >/dev/null || tego_die "pgbench not found in $TEGO_PGBIN"
 
-WORK=$(tego_pg_tempdir tego-bench)
-BG_PIDS=()
-
-cleanup() {
-	local p
-	trap - EXIT
-	for p in "${BG_PIDS[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	tego_stop_servers_under "$WORK"
-	if [ -z "${TEGO_KEEP_TMP:-}" ]; then
-		rm -rf "$WORK"
-	else
-		echo "(bench folder kept in $WORK)"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-mkdir -p "$RESULTS_DIR" || tego_die "cannot create $RESULTS_DIR"
-: >"$RESULTS" || tego_die "cannot write $RESULTS"
-
-# out LINE...: print and append to the results file
-out() {
-	printf '%s\n' "$*"
-	printf '%s\n' "$*" >>"$RESULTS"
-}
+tego_bench_start tego-bench
 
 # --- machine ----------------------------------------------------------------
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
@@ -630,7 +604,7 @@ out "  (section took $((SECONDS - T0)) s)"
 out ""
 out "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 out "total: $SECONDS s; results: $RESULTS; table: $TABLE"
-cleanup
+tego_bench_cleanup
 
 # The scheduler benchmarks (against pg_cron) run in a cluster of their own;
 # TEGO_BENCH_SCHEDULER=0 skips them.

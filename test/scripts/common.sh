@@ -126,3 +126,37 @@ tego_stop_servers_under() {
 		as_pg "$TEGO_PGBIN/pg_ctl" -D "$(dirname "$pidfile")" -m immediate -w stop >/dev/null 2>&1 || true
 	done < <(find "$1" -name postmaster.pid -type f 2>/dev/null)
 }
+
+# --- benchmarks ----------------------------------------------------------------
+# tego_bench_start NAME: a postgres-owned work folder in $WORK (servers in
+# it stopped and the folder removed on exit; kept with TEGO_KEEP_TMP=1),
+# BG_PIDS (background processes killed on exit), and an empty results file
+# $RESULTS in $RESULTS_DIR (both set by the caller).
+tego_bench_start() {
+	WORK=$(tego_pg_tempdir "$1")
+	BG_PIDS=()
+	trap tego_bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+	mkdir -p "$RESULTS_DIR" || tego_die "cannot create $RESULTS_DIR"
+	: >"$RESULTS" || tego_die "cannot write $RESULTS"
+}
+
+tego_bench_cleanup() {
+	local p
+	trap - EXIT
+	for p in "${BG_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	tego_stop_servers_under "$WORK"
+	if [ -z "${TEGO_KEEP_TMP:-}" ]; then
+		rm -rf "$WORK"
+	else
+		echo "(bench folder kept in $WORK)"
+	fi
+}
+
+# out LINE...: print, and append to the results file $RESULTS
+out() {
+	printf '%s\n' "$*"
+	printf '%s\n' "$*" >>"$RESULTS"
+}
