@@ -33,7 +33,28 @@ test/tools/%: test/tools/%.c test/tools/tego_json.h
 
 tools: $(TOOLS)
 
-.PHONY: run test bench tools
+# The tego command-line tool (C on libpq), installed beside the server's
+# programs: $(bindir)/tego.
+CLI_SRCS = $(wildcard src/cli/*.c)
+ifneq ($(CLI_SRCS),)
+CLI = src/cli/tego
+
+all: $(CLI)
+
+$(CLI): $(CLI_SRCS) $(wildcard src/cli/*.h)
+	$(CC) -O2 -g -Wall -Wextra -Werror $(LIBPQ_CFLAGS) -o $@ $(CLI_SRCS) $(LIBPQ_LIBS)
+
+install: install-cli
+install-cli: $(CLI)
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) $(CLI) '$(DESTDIR)$(bindir)/tego'
+
+uninstall: uninstall-cli
+uninstall-cli:
+	rm -f '$(DESTDIR)$(bindir)/tego'
+endif
+
+.PHONY: run test bench tools install-cli uninstall-cli
 
 run:
 	bash test/scripts/run.sh
@@ -44,4 +65,4 @@ test:
 bench:
 	bash test/scripts/bench.sh
 
-EXTRA_CLEAN = $(TOOLS) results regression.diffs regression.out
+EXTRA_CLEAN = $(TOOLS) src/cli/tego results regression.diffs regression.out

@@ -32,6 +32,7 @@ TEGO_PACKAGES=(
 	libtap-parser-sourcehandler-pgtap-perl
 	libipc-run-perl
 	hyperfine
+	pgbouncer
 )
 
 tego_log() { printf '%s\n' "$*"; }
@@ -82,6 +83,18 @@ Install them as root:  apt-get install -y ${missing[*]}"
 		tego_die "running as root but there is no 'postgres' system user (postgresql-15 creates it)"
 	fi
 	[ -x "$PG_CONFIG" ] || tego_die "$PG_CONFIG not found (is postgresql-server-dev-15 installed?)"
+}
+
+# Node.js and npm for the node-postgres and Sequelize tests (test/node).
+# The machine's own Node.js (20) is used when there is one; else Debian's.
+tego_node_deps() {
+	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+		return 0
+	fi
+	tego_is_root || tego_die "node and npm are missing; as root: apt-get install -y nodejs npm"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q || tego_die "apt-get update failed"
+	apt-get install -y -q nodejs npm || tego_die "apt-get install nodejs npm failed"
 }
 
 # Build and install the extension, then the libpq helper programs under
