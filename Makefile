@@ -8,7 +8,7 @@ OBJS        = src/tego.o src/spi_util.o src/events.o src/registry.o \
 DATA        = $(wildcard sql/tego--*.sql)
 PGFILEDESC  = "tego - control plane for multi-process application platforms"
 
-REGRESS      = registry events errors privileges cron jobs leases operations apps mirror
+REGRESS      = registry events errors privileges cron jobs leases operations apps mirror adoption upgrade
 REGRESS_OPTS = --inputdir=. --load-extension=tego
 
 PG_CONFIG ?= $(shell command -v pg_config >/dev/null 2>&1 && pg_config --version | grep -q ' 15\.' && echo pg_config || echo /usr/lib/postgresql/15/bin/pg_config)

@@ -2,3 +2,265 @@
 
 \echo Use "ALTER EXTENSION tego UPDATE TO '0.2.0'" to load this file. \quit
 
+--
+-- Events for clients that cannot LISTEN (behind a pooler in transaction
+-- mode, or on a standby): one statement that waits for the next events.
+--
+CREATE FUNCTION tego.wait_events(after_seq bigint,
+                                 topics text[] DEFAULT NULL,
+                                 timeout interval DEFAULT '30 seconds',
+                                 max_events integer DEFAULT 1000)
+RETURNS SETOF tego.events
+LANGUAGE c VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'wait_events';
+
+COMMENT ON FUNCTION tego.wait_events(bigint, text[], interval, integer) IS 'tego.events_since, waiting up to timeout for a commit when there is nothing past after_seq yet';
+
+REVOKE ALL ON FUNCTION tego.wait_events(bigint, text[], interval, integer) FROM PUBLIC;
+
+--
+-- Migration from TachyBase / NocoBase: import an existing applicationPlugins
+-- table, and a view with its columns whose writes go through the lifecycle.
+--
+
+-- The columns of TachyBase's applicationPlugins that tego reads.
+CREATE FUNCTION tego._application_plugins_columns()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ARRAY['name', 'packageName', 'version', 'enabled', 'installed',
+                   'builtIn', 'options', 'subView'] $$;
+
+-- Bring a plugin to the state a TachyBase row describes, through the
+-- lifecycle functions.  Returns 'added', 'updated' or 'unchanged'.  strict
+-- (import_plugins) refuses a row that is enabled but not installed, or not
+-- installed while the plugin is; otherwise (writes through the view, as
+-- TachyBase's PluginManager makes them) enabling installs, and the
+-- lifecycle having no uninstall, installed = false leaves the plugin
+-- installed.
+CREATE FUNCTION tego._apply_application_plugin(r jsonb, strict boolean)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p tego.plugins;
+    want_installed boolean := coalesce((r ->> 'installed')::boolean, false);
+    want_enabled boolean := coalesce((r ->> 'enabled')::boolean, false);
+    opts jsonb := coalesce(nullif(r -> 'options', 'null'::jsonb), '{}');
+    changes jsonb := '{}';
+    changed boolean := false;
+BEGIN
+    IF r ->> 'name' IS NULL THEN
+        RAISE EXCEPTION 'plugin name must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF strict AND want_enabled AND NOT want_installed THEN
+        RAISE EXCEPTION 'plugin "%" is enabled but not installed', r ->> 'name'
+            USING ERRCODE = 'check_violation';
+    END IF;
+
+    SELECT * INTO p FROM tego.plugins WHERE name = r ->> 'name' FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM tego.plugin_add(r ->> 'name', r ->> 'packageName', r ->> 'version',
+                                opts,
+                                coalesce((r ->> 'builtIn')::boolean, false),
+                                coalesce((r ->> 'subView')::boolean, true));
+        IF want_enabled THEN
+            PERFORM tego.plugin_enable(r ->> 'name');
+        ELSIF want_installed THEN
+            PERFORM tego.plugin_install(r ->> 'name');
+        END IF;
+        RETURN 'added';
+    END IF;
+
+    IF strict AND p.installed AND NOT want_installed THEN
+        RAISE EXCEPTION 'plugin "%" cannot become not installed', p.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'It is installed in tego.plugins, and the lifecycle has no uninstall.',
+                  HINT = 'Remove the plugin and add it again.';
+    END IF;
+    IF p.package_name IS DISTINCT FROM r ->> 'packageName' THEN
+        changes := changes || jsonb_build_object('package_name', r -> 'packageName');
+    END IF;
+    IF p.version IS DISTINCT FROM r ->> 'version' THEN
+        changes := changes || jsonb_build_object('version', r -> 'version');
+    END IF;
+    IF p.options IS DISTINCT FROM opts THEN
+        changes := changes || jsonb_build_object('options', opts);
+    END IF;
+    IF p.built_in IS DISTINCT FROM coalesce((r ->> 'builtIn')::boolean, false) THEN
+        changes := changes || jsonb_build_object('built_in', coalesce((r ->> 'builtIn')::boolean, false));
+    END IF;
+    IF p.sub_view IS DISTINCT FROM coalesce((r ->> 'subView')::boolean, true) THEN
+        changes := changes || jsonb_build_object('sub_view', coalesce((r ->> 'subView')::boolean, true));
+    END IF;
+    IF changes <> '{}' THEN
+        PERFORM tego.plugin_update(p.name, changes);
+        changed := true;
+    END IF;
+
+    IF want_enabled AND NOT p.enabled THEN
+        PERFORM tego.plugin_enable(p.name);
+        changed := true;
+    ELSIF NOT want_enabled AND p.enabled THEN
+        PERFORM tego.plugin_disable(p.name);
+        changed := true;
+    END IF;
+    IF want_installed AND NOT p.installed AND NOT want_enabled THEN
+        PERFORM tego.plugin_install(p.name);
+        changed := true;
+    END IF;
+    RETURN CASE WHEN changed THEN 'updated' ELSE 'unchanged' END;
+END
+$$;
+
+-- NB: the default is cast from text when called, so the table need not exist
+-- when the extension is created
+CREATE FUNCTION tego.import_plugins(source regclass DEFAULT 'public."applicationPlugins"'::text::regclass,
+                                    OUT added integer, OUT updated integer,
+                                    OUT unchanged integer)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    missing text[];
+    has_id boolean;
+    r jsonb;
+    n integer := 0;
+    outcome text;
+    refused text[] := '{}';
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- NB: runs as the extension's owner, so read only what the caller may read
+    IF NOT has_table_privilege(session_user, source, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for table %', source
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT array_agg(c ORDER BY o) INTO missing
+      FROM unnest(tego._application_plugins_columns()) WITH ORDINALITY AS w(c, o)
+     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = source AND a.attname = c
+                          AND a.attnum > 0 AND NOT a.attisdropped);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is missing columns of applicationPlugins', source
+            USING ERRCODE = 'undefined_column',
+                  DETAIL = format('Missing: %s.', array_to_string(
+                      ARRAY(SELECT quote_ident(m) FROM unnest(missing) AS m), ', '));
+    END IF;
+    has_id := EXISTS (SELECT 1 FROM pg_attribute a
+                       WHERE a.attrelid = source AND a.attname = 'id'
+                         AND a.attnum > 0 AND NOT a.attisdropped);
+
+    added := 0; updated := 0; unchanged := 0;
+    FOR r IN EXECUTE format(
+        'SELECT jsonb_build_object(''name'', s.name, ''packageName'', s."packageName",'
+        ' ''version'', s.version, ''enabled'', s.enabled, ''installed'', s.installed,'
+        ' ''builtIn'', s."builtIn", ''options'', s.options, ''subView'', s."subView")'
+        ' FROM %s s ORDER BY %s', source, CASE WHEN has_id THEN 's.id, s.name' ELSE 's.name' END)
+    LOOP
+        n := n + 1;
+        BEGIN
+            outcome := tego._apply_application_plugin(r, true);
+            CASE outcome
+                WHEN 'added' THEN added := added + 1;
+                WHEN 'updated' THEN updated := updated + 1;
+                ELSE unchanged := unchanged + 1;
+            END CASE;
+        EXCEPTION WHEN OTHERS THEN
+            IF SQLSTATE IN ('57014', '40001', '40P01') THEN
+                RAISE;
+            END IF;
+            refused := refused || format('row %s (%s): %s', n,
+                                         coalesce(quote_literal(r ->> 'name'), 'no name'), SQLERRM);
+        END;
+    END LOOP;
+
+    IF cardinality(refused) > 0 THEN
+        RAISE EXCEPTION 'cannot import % of % rows from %', cardinality(refused), n, source
+            USING ERRCODE = 'check_violation',
+                  DETAIL = array_to_string(refused, E'\n'),
+                  HINT = 'Nothing was imported.  Correct those rows and import again.';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION tego.import_plugins(regclass) IS 'import (idempotently) a TachyBase/NocoBase applicationPlugins table through the lifecycle; refuses the whole import when a row breaks the rules';
+
+REVOKE ALL ON FUNCTION tego.import_plugins(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tego._apply_application_plugin(jsonb, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tego._application_plugins_columns() FROM PUBLIC;
+
+-- TachyBase's applicationPlugins, over tego.plugins.
+CREATE VIEW tego."applicationPlugins" AS
+SELECT p.id, p.name, p.package_name AS "packageName", p.version, p.enabled,
+       p.installed, p.built_in AS "builtIn", p.options, p.sub_view AS "subView",
+       p.created_at AS "createdAt", p.updated_at AS "updatedAt"
+  FROM tego.plugins p;
+
+COMMENT ON VIEW tego."applicationPlugins" IS 'TachyBase''s applicationPlugins over tego.plugins; INSERT, UPDATE and DELETE go through the lifecycle functions';
+
+-- INSERT, UPDATE and DELETE on the view, through the lifecycle functions.
+CREATE FUNCTION tego._application_plugins_write()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p tego.plugins;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        -- the application decided (TachyBase refuses an enabled plugin
+        -- unless forced before it deletes); the other rules still hold
+        PERFORM tego.plugin_remove(ARRAY[OLD.name], force => true);
+        RETURN OLD;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.id IS DISTINCT FROM OLD.id THEN
+            RAISE EXCEPTION 'cannot change the id of plugin "%"', OLD.name
+                USING ERRCODE = 'feature_not_supported';
+        END IF;
+        IF NEW.name IS DISTINCT FROM OLD.name THEN
+            RAISE EXCEPTION 'cannot rename plugin "%"', OLD.name
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'Remove the plugin and add it under the new name.';
+        END IF;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        -- a plain INSERT of a name that exists fails, as on a table
+        PERFORM tego.plugin_add(NEW.name, NEW."packageName", NEW.version,
+                                coalesce(NEW.options, '{}'),
+                                coalesce(NEW."builtIn", false),
+                                coalesce(NEW."subView", true));
+    END IF;
+    PERFORM tego._apply_application_plugin(
+        jsonb_build_object('name', NEW.name, 'packageName', NEW."packageName",
+                           'version', NEW.version, 'enabled', NEW.enabled,
+                           'installed', NEW.installed, 'builtIn', NEW."builtIn",
+                           'options', NEW.options, 'subView', NEW."subView"),
+        false);
+    SELECT * INTO p FROM tego.plugins WHERE name = NEW.name;
+    NEW.id := p.id;
+    NEW."packageName" := p.package_name;
+    NEW.version := p.version;
+    NEW.enabled := p.enabled;
+    NEW.installed := p.installed;
+    NEW."builtIn" := p.built_in;
+    NEW.options := p.options;
+    NEW."subView" := p.sub_view;
+    NEW."createdAt" := p.created_at;
+    NEW."updatedAt" := p.updated_at;
+    RETURN NEW;
+END
+$$;
+
+REVOKE ALL ON FUNCTION tego._application_plugins_write() FROM PUBLIC;
+
+CREATE TRIGGER application_plugins_write
+    INSTEAD OF INSERT OR UPDATE OR DELETE ON tego."applicationPlugins"
+    FOR EACH ROW EXECUTE FUNCTION tego._application_plugins_write();
+
+REVOKE ALL ON tego."applicationPlugins" FROM PUBLIC;

@@ -29,14 +29,17 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/condition_variable.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -45,6 +48,7 @@
 #include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "tego.h"
 #include "scheduler.h"
@@ -77,9 +81,20 @@ static SPIPlanPtr plan_plugin_row = NULL;
 static bool seq_to_cache = false;
 static TegoSeqCache seq_cached;
 static SPIPlanPtr plan_compact = NULL;
+static SPIPlanPtr plan_wait = NULL;
+
+/* Longest tego.wait_events timeout. */
+#define WAIT_EVENTS_MAX_TIMEOUT_MS	(3600 * 1000)
+
+/*
+ * How often tego.wait_events looks again when no commit can wake it: on a
+ * standby (whose commits are replayed, not made) and without the preload.
+ */
+#define WAIT_EVENTS_POLL_MS			100
 
 PG_FUNCTION_INFO_V1(publish);
 PG_FUNCTION_INFO_V1(compact_events);
+PG_FUNCTION_INFO_V1(wait_events);
 
 static void events_xact_callback(XactEvent event, void *arg);
 static void events_subxact_callback(SubXactEvent event,
@@ -155,7 +170,12 @@ events_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			/* NB: the NOTIFY lock is still held here */
 			if (seq_to_cache)
+			{
 				seq_cache_store(&seq_cached);
+				/* our events are visible now: wake tego.wait_events */
+				if (tego_shared != NULL)
+					ConditionVariableBroadcast(&tego_shared->events_committed);
+			}
 			seq_to_cache = false;
 			tego_mirror_xact_end(true);
 			pending_events = NIL;
@@ -698,4 +718,123 @@ compact_events(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	PG_RETURN_INT64((int64) deleted);
+}
+
+/*
+ * tego.wait_events(after_seq bigint, topics text[] DEFAULT NULL,
+ *					timeout interval DEFAULT '30 seconds',
+ *					max_events integer DEFAULT 1000) RETURNS SETOF tego.events
+ *
+ * tego.events_since, but when there is nothing past after_seq yet, wait
+ * until a commit adds events or the timeout passes (then return nothing).
+ * For clients that cannot LISTEN, such as those behind a pooler in
+ * transaction mode: the whole wait is one statement.
+ *
+ * A commit that added events broadcasts events_committed after it became
+ * visible; a waiter wakes, reads again and sleeps again when what was added
+ * is of other topics.  On a standby, or without the preload, there is no
+ * such commit to wait for, and the waiter looks again every
+ * WAIT_EVENTS_POLL_MS.
+ */
+Datum
+wait_events(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Interval   *timeout;
+	int64		timeout_us;
+	TimestampTz deadline;
+	Oid			types[3] = {INT8OID, TEXTARRAYOID, INT4OID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	bool		sleeping = false;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("after_seq must not be null")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("timeout must not be null")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_events must not be null")));
+	timeout = PG_GETARG_INTERVAL_P(2);
+	timeout_us = timeout->time +
+		((int64) timeout->month * DAYS_PER_MONTH + timeout->day) * USECS_PER_DAY;
+	if (timeout_us < 0 || timeout_us > (int64) WAIT_EVENTS_MAX_TIMEOUT_MS * 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must be between 0 and 1 hour"),
+				 errdetail("The timeout was %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(timeout))))));
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("tego.wait_events cannot wait in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errhint("Call it in a READ COMMITTED transaction: the transaction's snapshot would hide the events it waits for.")));
+
+	/* tego.events_since checks the values and whether after_seq was compacted */
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+	values[2] = PG_GETARG_DATUM(3);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   timeout_us / 1000);
+
+	for (;;)
+	{
+		uint64		n;
+		uint64		i;
+		long		wait_ms;
+		bool		can_wake;
+
+		/*
+		 * NB: on the condition variable's wait list before reading, so that
+		 * a commit between the read and the sleep still wakes us.
+		 */
+		can_wake = (tego_shared != NULL && !RecoveryInProgress());
+		if (can_wake && !sleeping)
+		{
+			ConditionVariablePrepareToSleep(&tego_shared->events_committed);
+			sleeping = true;
+		}
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		/* read-write: a new snapshot each time (READ COMMITTED) */
+		tego_exec(&plan_wait,
+				  "SELECT e.* FROM tego.events_since($1, $2, $3) e",
+				  3, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
+		n = SPI_processed;
+		for (i = 0; i < n; i++)
+			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+		SPI_finish();
+		if (n > 0)
+			break;
+
+		wait_ms = (long) ((deadline - GetCurrentTimestamp()) / 1000);
+		if (wait_ms <= 0)
+			break;
+		if (!can_wake)
+			wait_ms = Min(wait_ms, WAIT_EVENTS_POLL_MS);
+		if (sleeping)
+			(void) ConditionVariableTimedSleep(&tego_shared->events_committed,
+											   wait_ms, PG_WAIT_EXTENSION);
+		else
+		{
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 wait_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	if (sleeping)
+		ConditionVariableCancelSleep();
+	return (Datum) 0;
 }

@@ -14,6 +14,7 @@
 #include "datatype/timestamp.h"
 #include "pgtime.h"
 #include "port/atomics.h"
+#include "storage/condition_variable.h"
 #include "storage/dsm.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -67,6 +68,8 @@ typedef struct TegoShared
 {
 	TegoSeqCache seq_cache[TEGO_SEQ_CACHE_SIZE];	/* see TegoSeqCache */
 	int			seq_cache_next; /* entry to reuse when all are taken */
+	ConditionVariable events_committed; /* broadcast after each commit that
+										 * added events (tego.wait_events) */
 	LWLock	   *lock;			/* protects the fields below */
 	pid_t		scheduler_pid;	/* 0 when no scheduler runs */
 	Latch	   *scheduler_latch;
