@@ -23,6 +23,9 @@
 #      LISTEN session, vs pg_notify alone                target >= 20,000/s
 #   6. tego.plugin_get/s, 4 clients, 200 plugins, with tego.registry_source
 #      = memory and = table, vs a plain SELECT of the row   target >= 1.5x
+#   7. tego.wait_events wake-up latency after a commit (listeners that keep
+#      a wait_events call running, as behind a transaction-mode pooler) vs
+#      the same change heard with LISTEN, 1 and 10 listeners
 #
 # Context figures, not targets: a transaction that only calls pg_notify
 # writes no WAL before its commit record, so PostgreSQL commits it without
@@ -573,6 +576,32 @@ ok=$(met "$q" ">=" 1.5)
 out "RESULT plugin_get/s, $GET_CLIENTS clients: memory ${G_MEM}/s | table ${G_TAB}/s | plain SELECT ${G_PLAIN}/s | memory vs plain ${q}x | target >= 1.5x: $ok"
 TABLE_ROWS+=("| plugin_get/s from memory, $GET_CLIENTS clients, 200 plugins | ${G_MEM}/s | ${G_PLAIN}/s (plain SELECT by name) | ${q}x | ≥ 1.5x | $ok |")
 TABLE_ROWS+=("| (context) plugin_get/s from the table | ${G_TAB}/s | ${G_PLAIN}/s | $(ratio "$G_TAB" "$G_PLAIN")x | — | — |")
+
+# ---------------------------------------------------------------------------
+# 7. wait_events wake-up latency vs LISTEN
+# ---------------------------------------------------------------------------
+out "  (section took $((SECONDS - T0)) s)"
+T0=$SECONDS
+out ""
+out "== 7. change-to-client latency: tego.wait_events (no LISTEN) vs LISTEN on tego_plugins, the same lifecycle change"
+for n in 1 10; do
+	declare -a W_LAT=() L_LAT=()
+	for ((r = 1; r <= ROUNDS; r++)); do
+		if ((r % 2)); then
+			L_LAT+=("$(latency_run tego "$n")")
+			W_LAT+=("$(latency_run wait "$n")")
+		else
+			W_LAT+=("$(latency_run wait "$n")")
+			L_LAT+=("$(latency_run tego "$n")")
+		fi
+	done
+	w50=$(for l in "${W_LAT[@]}"; do field ack_p50_us "$l"; done | median)
+	w99=$(for l in "${W_LAT[@]}"; do field ack_p99_us "$l"; done | median)
+	l50=$(for l in "${L_LAT[@]}"; do field ack_p50_us "$l"; done | median)
+	l99=$(for l in "${L_LAT[@]}"; do field ack_p99_us "$l"; done | median)
+	out "RESULT wait_events wake-up after commit, $n listener(s) ($ROUNDS rounds, medians): wait_events p50 ${w50} us, p99 ${w99} us | LISTEN p50 ${l50} us, p99 ${l99} us"
+	TABLE_ROWS+=("| change to client after commit, $n listener(s), p99 (p50) | wait_events: ${w99} µs (${w50} µs) | LISTEN: ${l99} µs (${l50} µs) | $(ratio "$w99" "$l99")x | — | — |")
+done
 
 # ---------------------------------------------------------------------------
 # the table

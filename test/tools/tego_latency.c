@@ -20,6 +20,11 @@
  *                tego.plugin_disable; listeners LISTEN on tego_plugins.
  *   --mode raw   sends pg_notify('bench_raw', <JSON of --payload-bytes>);
  *                the baseline: PostgreSQL's NOTIFY without tego.
+ *   --mode wait  toggles "bench-lat" like tego mode, but the listeners do not
+ *                LISTEN: each keeps a tego.wait_events(last seq) call
+ *                running, as a client behind a transaction-mode pooler
+ *                would; a listener receives when that call returns the
+ *                event.
  *   --mode app   sets the status of app "bench-lat-app" with
  *                tego.app_status_set (no transaction of its own: the change
  *                is announced by the tego notifier worker); listeners LISTEN
@@ -68,13 +73,37 @@ static int *fd_owner;
 static int *received;
 static int64_t *listener_seq;
 static char *raw_payload;
+static int *waiting;			/* wait mode: a wait_events call is running */
+
+static void die(void);
+
+/* wait mode: start listener i's tego.wait_events call after its last seq */
+static void
+send_wait(int i)
+{
+	char		after[32];
+	const char *params[1];
+
+	snprintf(after, sizeof(after), "%lld", (long long) listener_seq[i]);
+	params[0] = after;
+	if (!PQsendQueryParams(listeners[i],
+						   "SELECT seq, key FROM tego.wait_events($1::bigint,"
+						   " ARRAY['tego_plugins'], '10 seconds')",
+						   1, NULL, params, NULL, NULL, 0))
+	{
+		fprintf(stderr, "%s: could not send wait_events: %s", progname,
+				PQerrorMessage(listeners[i]));
+		die();
+	}
+	waiting[i] = 1;
+}
 
 /* Print the usage text to the given stream. */
 static void
 usage(FILE *out)
 {
 	fprintf(out,
-			"Usage: %s -d CONNINFO --mode tego|raw|raw-durable --listeners N --iterations K\n"
+			"Usage: %s -d CONNINFO --mode tego|wait|app|raw|raw-durable --listeners N --iterations K\n"
 			"       [--warmup W] [--payload-bytes B]\n"
 			"\n"
 			"Measure the time from sending COMMIT to each listener receiving the\n"
@@ -82,6 +111,8 @@ usage(FILE *out)
 			"\n"
 			"  -d, --dbname CONNINFO  libpq connection string or database name\n"
 			"  --mode tego            toggle plugin \"" BENCH_PLUGIN "\" (channel tego_plugins)\n"
+			"  --mode wait            toggle it too; listeners call tego.wait_events instead\n"
+			"                         of LISTEN\n"
 			"  --mode raw             pg_notify on channel bench_raw (baseline)\n"
 			"  --mode app             tego.app_status_set of app \"" BENCH_APP "\" (channel\n"
 			"                         tego_apps), t0 before the call\n"
@@ -132,6 +163,7 @@ cleanup(void)
 	free(fd_owner);
 	free(received);
 	free(listener_seq);
+	free(waiting);
 	free(raw_payload);
 	samples = NULL;
 	ack_samples = NULL;
@@ -140,6 +172,7 @@ cleanup(void)
 	fd_owner = NULL;
 	received = NULL;
 	listener_seq = NULL;
+	waiting = NULL;
 	raw_payload = NULL;
 }
 
@@ -322,6 +355,7 @@ main(int argc, char **argv)
 				payload_bytes = 420;
 	int			tego_mode;
 	int			app_mode;
+	int			wait_mode;
 	int64_t		base_version = 0;
 	const char *channel;
 	int			writer_pid;
@@ -381,9 +415,9 @@ main(int argc, char **argv)
 			conninfo = val;
 		else if (strcmp(name, "--mode") == 0)
 		{
-			if (strcmp(val, "tego") != 0 && strcmp(val, "raw") != 0 &&
+			if (strcmp(val, "tego") != 0 && strcmp(val, "wait") != 0 && strcmp(val, "raw") != 0 &&
 				strcmp(val, "raw-durable") != 0 && strcmp(val, "app") != 0)
-				usage_error("--mode must be tego, app, raw or raw-durable, not \"%s\"", val);
+				usage_error("--mode must be tego, wait, app, raw or raw-durable, not \"%s\"", val);
 			mode = val;
 		}
 		else if (strcmp(name, "--listeners") == 0)
@@ -406,7 +440,8 @@ main(int argc, char **argv)
 	if ((double) nl * (double) iterations > 2e8)
 		usage_error("%s", "--listeners times --iterations is too large");
 
-	tego_mode = strcmp(mode, "tego") == 0;
+	wait_mode = strcmp(mode, "wait") == 0;
+	tego_mode = strcmp(mode, "tego") == 0 || wait_mode;
 	app_mode = strcmp(mode, "app") == 0;
 	channel = tego_mode ? "tego_plugins" : app_mode ? "tego_apps" : "bench_raw";
 	nlisteners = (int) nl;
@@ -419,8 +454,9 @@ main(int argc, char **argv)
 	fd_owner = malloc(sizeof(int) * (size_t) (nlisteners + 1));
 	received = malloc(sizeof(int) * (size_t) nlisteners);
 	listener_seq = malloc(sizeof(int64_t) * (size_t) nlisteners);
+	waiting = calloc((size_t) nlisteners, sizeof(int));
 	if (!listeners || !samples || !ack_samples || !received_at || !fds ||
-		!fd_owner || !received || !listener_seq)
+		!fd_owner || !received || !listener_seq || !waiting)
 	{
 		fprintf(stderr, "%s: out of memory\n", progname);
 		die();
@@ -432,6 +468,8 @@ main(int argc, char **argv)
 		char		sql[64];
 
 		listeners[i] = connect_db(conninfo, "tego_latency listener");
+		if (wait_mode)
+			continue;
 		snprintf(sql, sizeof(sql), "LISTEN %s", channel);
 		exec_command(listeners[i], sql);
 	}
@@ -504,6 +542,18 @@ main(int argc, char **argv)
 		int			writer_done = 0;
 		int			measured = it >= warmup;
 
+		if (wait_mode)
+		{
+			/* every listener has a wait running before the change */
+			for (i = 0; i < nlisteners; i++)
+			{
+				PGresult   *r;
+
+				while (waiting[i] && (r = PQgetResult(listeners[i])) != NULL)
+					PQclear(r);
+				send_wait(i);
+			}
+		}
 		if (!app_mode)
 			exec_command(writer, "BEGIN");
 		if (app_mode)
@@ -660,6 +710,48 @@ main(int argc, char **argv)
 				}
 
 				i = fd_owner[k];
+				if (wait_mode)
+				{
+					int			ours = 0;
+
+					while (!PQisBusy(conn))
+					{
+						PGresult   *r = PQgetResult(conn);
+						int			row;
+
+						if (r == NULL)
+						{
+							waiting[i] = 0;
+							break;
+						}
+						if (PQresultStatus(r) != PGRES_TUPLES_OK)
+							fail_result(conn, "wait_events", r);
+						for (row = 0; row < PQntuples(r); row++)
+						{
+							int64_t		seq = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+
+							if (seq > listener_seq[i])
+							{
+								listener_seq[i] = seq;
+								if (strcmp(PQgetvalue(r, row, 1), BENCH_PLUGIN) == 0)
+									ours = 1;
+							}
+						}
+						PQclear(r);
+					}
+					if (ours && !received[i])
+					{
+						received[i] = 1;
+						received_at[i] = now;
+						pending--;
+						if (measured)
+							samples[nsamples++] = (double) (now - t0) / 1000.0;
+					}
+					/* returned without our event (timeout, other events): wait again */
+					if (!received[i] && !waiting[i])
+						send_wait(i);
+					continue;
+				}
 				while ((n = PQnotifies(conn)) != NULL)
 				{
 					int			ours = 0;
