@@ -22,7 +22,7 @@
 
 BEGIN;
 
-SELECT plan(139);
+SELECT plan(153);
 
 -- ---------------------------------------------------------------------------
 -- 1. Catalog
@@ -113,6 +113,11 @@ SELECT is_definer('tego', 'lease_release', ARRAY['text', 'text', 'bigint'], 'lea
 SELECT is_definer('tego', 'lease_assert', ARRAY['text', 'bigint'], 'lease_assert is SECURITY DEFINER');
 SELECT is_definer('tego', 'plugin_begin', ARRAY['text', 'text', 'text', 'interval'], 'plugin_begin is SECURITY DEFINER');
 SELECT is_definer('tego', 'plugin_end', ARRAY['text', 'text', 'boolean', 'text'], 'plugin_end is SECURITY DEFINER');
+SELECT is_definer('tego', 'wait_events', ARRAY['bigint', 'text[]', 'interval', 'integer'], 'wait_events is SECURITY DEFINER');
+SELECT is_definer('tego', 'import_plugins', ARRAY['regclass'], 'import_plugins is SECURITY DEFINER');
+SELECT function_privs_are('tego', 'wait_events', ARRAY['bigint', 'text[]', 'interval', 'integer'], 'public', ARRAY[]::name[]);
+SELECT function_privs_are('tego', 'import_plugins', ARRAY['regclass'], 'public', ARRAY[]::name[]);
+SELECT table_privs_are('tego', 'applicationPlugins', 'public', ARRAY[]::name[]);
 
 SELECT function_privs_are('tego', 'plugin_add', ARRAY['text', 'text', 'text', 'jsonb', 'boolean', 'boolean', 'text[]'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'plugin_install', ARRAY['text[]'], 'public', ARRAY[]::name[]);
@@ -216,8 +221,10 @@ GRANT EXECUTE ON FUNCTION
     tego.plugin_upgrade(text, text), tego.plugin_update(text, jsonb, bigint),
     tego.plugin_get(text), tego.plugin_list(boolean),
     tego.publish(text, jsonb), tego.event_seq(),
-    tego.events_since(bigint, text[], integer)
+    tego.events_since(bigint, text[], integer),
+    tego.wait_events(bigint, text[], interval, integer)
   TO tego_tap_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON tego."applicationPlugins" TO tego_tap_app;
 
 SELECT function_privs_are('tego', 'plugin_add', ARRAY['text', 'text', 'text', 'jsonb', 'boolean', 'boolean', 'text[]'], 'tego_tap_app', ARRAY['EXECUTE']);
 SELECT function_privs_are('tego', 'compact_events', ARRAY[]::name[], 'tego_tap_app', ARRAY[]::name[]);
@@ -242,6 +249,16 @@ SELECT ok((SELECT array_agg(name) FROM tego.plugin_list()) @> '{tap-a,tap-b}',
           'app: plugin_list lists its plugins');
 SELECT lives_ok($$SELECT count(*) FROM tego.events_since(0)$$, 'app: events_since');
 SELECT lives_ok($$SELECT tego.event_seq()$$, 'app: event_seq');
+SELECT lives_ok($$SELECT count(*) FROM tego.wait_events(0, timeout => '0')$$, 'app: wait_events');
+SELECT lives_ok($$INSERT INTO tego."applicationPlugins" (name, enabled, installed) VALUES ('tap-orm', true, true)$$,
+                'app: INSERT into the applicationPlugins view');
+SELECT lives_ok($$UPDATE tego."applicationPlugins" SET enabled = false WHERE name = 'tap-orm'$$,
+                'app: UPDATE of the applicationPlugins view');
+SELECT is((SELECT state FROM tego.plugin_get('tap-orm')), 'installed', 'app: its view writes went through the lifecycle');
+SELECT lives_ok($$DELETE FROM tego."applicationPlugins" WHERE name = 'tap-orm'$$,
+                'app: DELETE from the applicationPlugins view');
+SELECT throws_ok($$SELECT * FROM tego.import_plugins('tego.plugins')$$, '42501',
+                 'permission denied for function import_plugins', 'app: import_plugins refused');
 SELECT lives_ok($$SELECT * FROM tego.plugin_remove('{tap-b}')$$, 'app: plugin_remove');
 SELECT is((SELECT count(*)::int FROM tego.plugin_list() WHERE name = 'tap-b'), 0,
           'app: the plugin is removed');
@@ -277,8 +294,10 @@ GRANT USAGE ON SCHEMA tego TO tego_tap_ro;
 GRANT SELECT ON tego.plugins, tego.events TO tego_tap_ro;
 GRANT EXECUTE ON FUNCTION
     tego.plugin_get(text), tego.plugin_list(boolean),
-    tego.event_seq(), tego.events_since(bigint, text[], integer)
+    tego.event_seq(), tego.events_since(bigint, text[], integer),
+    tego.wait_events(bigint, text[], interval, integer)
   TO tego_tap_ro;
+GRANT SELECT ON tego."applicationPlugins" TO tego_tap_ro;
 
 SELECT table_privs_are('tego', 'plugins', 'tego_tap_ro', ARRAY['SELECT']);
 SELECT table_privs_are('tego', 'events', 'tego_tap_ro', ARRAY['SELECT']);
@@ -290,8 +309,8 @@ SELECT is(ARRAY(SELECT proname::text FROM tego_funcs
                  WHERE NOT pure
                    AND pg_catalog.has_function_privilege('tego_tap_ro', oid, 'EXECUTE')
                  ORDER BY proname),
-          ARRAY['event_seq', 'events_since', 'plugin_get', 'plugin_list'],
-          'read-only: exactly the four read functions are executable');
+          ARRAY['event_seq', 'events_since', 'plugin_get', 'plugin_list', 'wait_events'],
+          'read-only: exactly the five read functions are executable');
 
 SET ROLE tego_tap_ro;
 SELECT is((SELECT state FROM tego.plugins WHERE name = 'tap-a'), 'enabled', 'read-only: reads tego.plugins');
@@ -301,6 +320,11 @@ SELECT ok((SELECT count(*) FROM tego.plugin_list(true) WHERE name = 'tap-a') = 1
           'read-only: plugin_list');
 SELECT lives_ok($$SELECT count(*) FROM tego.events_since(0, '{tego_plugins}', 10)$$, 'read-only: events_since');
 SELECT lives_ok($$SELECT tego.event_seq()$$, 'read-only: event_seq');
+SELECT lives_ok($$SELECT count(*) FROM tego.wait_events(0, timeout => '0')$$, 'read-only: wait_events');
+SELECT is((SELECT enabled FROM tego."applicationPlugins" WHERE name = 'tap-a'), true,
+          'read-only: reads the applicationPlugins view');
+SELECT throws_ok($$UPDATE tego."applicationPlugins" SET enabled = false WHERE name = 'tap-a'$$, '42501',
+                 'permission denied for view applicationPlugins', 'read-only: the view is not writable');
 
 SELECT throws_ok($$SELECT * FROM tego.plugin_add('tap-ro')$$, '42501',
                  'permission denied for function plugin_add', 'read-only: plugin_add refused');
