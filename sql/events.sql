@@ -80,3 +80,9 @@ RESET tego.event_retention;
 TRUNCATE tego.events;
 SELECT tego.publish('orders', '{"id": 8}');
 SELECT tego.event_seq() AS after_truncate;
+
+-- publish is refused where NOTIFY is: in a read-only transaction (and so on
+-- a standby)
+BEGIN READ ONLY;
+SELECT tego.publish('orders', '{"id": 1}');
+ROLLBACK;

@@ -264,3 +264,10 @@ CREATE TRIGGER application_plugins_write
     FOR EACH ROW EXECUTE FUNCTION tego._application_plugins_write();
 
 REVOKE ALL ON tego."applicationPlugins" FROM PUBLIC;
+
+--
+-- pg_dump carries the job run history too (pending app runs, what ran
+-- when), with its identity sequence so that new runs do not collide.
+--
+SELECT pg_catalog.pg_extension_config_dump('tego.job_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('tego.job_runs_run_id_seq', '');

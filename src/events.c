@@ -41,6 +41,7 @@
 #include "nodes/makefuncs.h"
 #include "storage/condition_variable.h"
 #include "storage/lmgr.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -653,6 +654,8 @@ publish(PG_FUNCTION_ARGS)
 	topic = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	message = PG_GETARG_JSONB_P(1);
 	check_topic(topic);
+	/* as NOTIFY: not on a standby, nor in a read-only transaction */
+	PreventCommandIfReadOnly("tego.publish()");
 	publisher = tego_publisher_id();
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
