@@ -199,7 +199,7 @@ for my $w (
 	[ q{SELECT tego.job_claim('w')}, 'job_claim' ])
 {
 	like(err_of($standby, $w->[0]),
-		qr/ERROR:  cannot (?:execute [A-Z ]+ in a read-only transaction|acquire lock mode \w+ on database objects while recovery is in progress)/,
+		qr/ERROR:  cannot (?:execute (?:[A-Z ]+|tego\.publish\(\)) in a read-only transaction|acquire lock mode \w+ on database objects while recovery is in progress)/,
 		"standby: $w->[1] fails (read-only transaction, or a lock refused during recovery)");
 }
 is(qs(q{SELECT preloaded || ' ' || (scheduler_pid IS NULL) || ' ' || scheduler_state
