@@ -36,6 +36,8 @@
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "funcapi.h"
+#include "libpq/libpq.h"
+#include "libpq/libpq-be.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -92,6 +94,9 @@ static SPIPlanPtr plan_wait = NULL;
  * standby (whose commits are replayed, not made) and without the preload.
  */
 #define WAIT_EVENTS_POLL_MS			100
+
+/* How often a waiter checks that its client is still connected. */
+#define WAIT_EVENTS_CHECK_MS		1000
 
 PG_FUNCTION_INFO_V1(publish);
 PG_FUNCTION_INFO_V1(compact_events);
@@ -175,7 +180,7 @@ events_xact_callback(XactEvent event, void *arg)
 				seq_cache_store(&seq_cached);
 				/* our events are visible now: wake tego.wait_events */
 				if (tego_shared != NULL)
-					ConditionVariableBroadcast(&tego_shared->events_committed);
+					ConditionVariableBroadcast(TEGO_EVENTS_CV_FOR(MyDatabaseId));
 			}
 			seq_to_cache = false;
 			tego_mirror_xact_end(true);
@@ -733,23 +738,28 @@ compact_events(PG_FUNCTION_ARGS)
  * For clients that cannot LISTEN, such as those behind a pooler in
  * transaction mode: the whole wait is one statement.
  *
- * A commit that added events broadcasts events_committed after it became
- * visible; a waiter wakes, reads again and sleeps again when what was added
- * is of other topics.  On a standby, or without the preload, there is no
- * such commit to wait for, and the waiter looks again every
- * WAIT_EVENTS_POLL_MS.
+ * A commit that added events broadcasts its database's condition variable
+ * after it became visible; a waiter wakes, reads again and sleeps again
+ * when what was added is of other topics (or of another database sharing
+ * the variable).  On a standby, or without the preload, there is no such
+ * commit to wait for, and the waiter reads again every WAIT_EVENTS_POLL_MS.
+ * Every WAIT_EVENTS_CHECK_MS the waiter checks that its client is still
+ * there, so that a client gone mid-wait does not hold its backend (and
+ * snapshot) until the timeout.
  */
 Datum
 wait_events(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Interval   *timeout;
-	int64		timeout_us;
+	Interval	zero;
+	Interval	limit;
 	TimestampTz deadline;
 	Oid			types[3] = {INT8OID, TEXTARRAYOID, INT4OID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
-	bool		sleeping = false;
+	ConditionVariable *cv = NULL;
+	bool		read_again = true;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -764,9 +774,14 @@ wait_events(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("max_events must not be null")));
 	timeout = PG_GETARG_INTERVAL_P(2);
-	timeout_us = timeout->time +
-		((int64) timeout->month * DAYS_PER_MONTH + timeout->day) * USECS_PER_DAY;
-	if (timeout_us < 0 || timeout_us > (int64) WAIT_EVENTS_MAX_TIMEOUT_MS * 1000)
+	memset(&zero, 0, sizeof(zero));
+	memset(&limit, 0, sizeof(limit));
+	limit.time = (int64) WAIT_EVENTS_MAX_TIMEOUT_MS * 1000;
+	/* NB: compared as intervals, so no arithmetic on the fields can overflow */
+	if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(timeout),
+										 IntervalPGetDatum(&zero))) ||
+		DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(timeout),
+										 IntervalPGetDatum(&limit))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout must be between 0 and 1 hour"),
@@ -786,13 +801,12 @@ wait_events(PG_FUNCTION_ARGS)
 	values[2] = PG_GETARG_DATUM(3);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										   timeout_us / 1000);
+	/* within [0, 1 hour], so the days and months add up to at most that */
+	deadline = GetCurrentTimestamp() + timeout->time +
+		((int64) timeout->month * DAYS_PER_MONTH + timeout->day) * USECS_PER_DAY;
 
 	for (;;)
 	{
-		uint64		n;
-		uint64		i;
 		long		wait_ms;
 		bool		can_wake;
 
@@ -801,33 +815,37 @@ wait_events(PG_FUNCTION_ARGS)
 		 * a commit between the read and the sleep still wakes us.
 		 */
 		can_wake = (tego_shared != NULL && !RecoveryInProgress());
-		if (can_wake && !sleeping)
+		if (can_wake && cv == NULL)
 		{
-			ConditionVariablePrepareToSleep(&tego_shared->events_committed);
-			sleeping = true;
+			cv = TEGO_EVENTS_CV_FOR(MyDatabaseId);
+			ConditionVariablePrepareToSleep(cv);
 		}
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		/* read-write: a new snapshot each time (READ COMMITTED) */
-		tego_exec(&plan_wait,
-				  "SELECT e.* FROM tego.events_since($1, $2, $3) e",
-				  3, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
-		n = SPI_processed;
-		for (i = 0; i < n; i++)
-			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
-		SPI_finish();
-		if (n > 0)
-			break;
+		if (read_again || !can_wake)
+		{
+			uint64		n;
+			uint64		i;
+
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			/* read-write: a new snapshot each time (READ COMMITTED) */
+			tego_exec(&plan_wait,
+					  "SELECT e.* FROM tego.events_since($1, $2, $3) e",
+					  3, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
+			n = SPI_processed;
+			for (i = 0; i < n; i++)
+				tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+			SPI_finish();
+			if (n > 0)
+				break;
+		}
 
 		wait_ms = (long) ((deadline - GetCurrentTimestamp()) / 1000);
 		if (wait_ms <= 0)
 			break;
-		if (!can_wake)
-			wait_ms = Min(wait_ms, WAIT_EVENTS_POLL_MS);
-		if (sleeping)
-			(void) ConditionVariableTimedSleep(&tego_shared->events_committed,
-											   wait_ms, PG_WAIT_EXTENSION);
+		wait_ms = Min(wait_ms, can_wake ? WAIT_EVENTS_CHECK_MS : WAIT_EVENTS_POLL_MS);
+		if (cv != NULL)
+			read_again = !ConditionVariableTimedSleep(cv, wait_ms, PG_WAIT_EXTENSION);
 		else
 		{
 			(void) WaitLatch(MyLatch,
@@ -836,8 +854,14 @@ wait_events(PG_FUNCTION_ARGS)
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
+
+		/* a client gone mid-wait: end the backend, as PostgreSQL would */
+		if (MyProcPort != NULL && !pq_check_connection())
+			ereport(FATAL,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("connection to client lost")));
 	}
-	if (sleeping)
+	if (cv != NULL)
 		ConditionVariableCancelSleep();
 	return (Datum) 0;
 }

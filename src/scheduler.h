@@ -63,13 +63,21 @@ typedef struct TegoSeqCache
 
 #define TEGO_SEQ_CACHE_SIZE		64
 
+#define TEGO_EVENTS_CVS			16
+#define TEGO_EVENTS_CV_FOR(dboid) \
+	(&tego_shared->events_committed[(dboid) % TEGO_EVENTS_CVS])
+
 /* State every backend can see (exists only when tego is preloaded). */
 typedef struct TegoShared
 {
 	TegoSeqCache seq_cache[TEGO_SEQ_CACHE_SIZE];	/* see TegoSeqCache */
 	int			seq_cache_next; /* entry to reuse when all are taken */
-	ConditionVariable events_committed; /* broadcast after each commit that
-										 * added events (tego.wait_events) */
+	/*
+	 * Broadcast after each commit that added events, for tego.wait_events:
+	 * one per group of databases (TEGO_EVENTS_CV_FOR), so that a commit
+	 * wakes the waiters of its own database and few others.
+	 */
+	ConditionVariable events_committed[TEGO_EVENTS_CVS];
 	LWLock	   *lock;			/* protects the fields below */
 	pid_t		scheduler_pid;	/* 0 when no scheduler runs */
 	Latch	   *scheduler_latch;

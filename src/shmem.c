@@ -87,7 +87,8 @@ tego_shmem_startup(void)
 		memset(tego_shared, 0, tego_shmem_size());
 		tego_shared->lock = &(GetNamedLWLockTranche("tego"))->lock;
 		tego_shared->pool_size = max_worker_processes;
-		ConditionVariableInit(&tego_shared->events_committed);
+		for (int i = 0; i < TEGO_EVENTS_CVS; i++)
+			ConditionVariableInit(&tego_shared->events_committed[i]);
 	}
 	tego_apps_shmem_init(&(GetNamedLWLockTranche("tego"))[1].lock);
 	tego_mirror_shmem_init(&(GetNamedLWLockTranche("tego"))[2].lock);

@@ -23,7 +23,9 @@ export TEGO_TOP TEGO_PGBIN PG_CONFIG TEGO_PGXS PATH
 
 # Everything we need from Debian (bookworm).  pg_prove comes from
 # libtap-parser-sourcehandler-pgtap-perl, IPC::Run (PostgreSQL::Test::Cluster)
-# from libipc-run-perl; hyperfine is for `make bench`.
+# from libipc-run-perl; hyperfine is for `make bench`; pgbouncer for the
+# pooler test; libkrb5-dev because the server's libpq/libpq-be.h includes
+# gssapi/gssapi.h.
 TEGO_PACKAGES=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -33,6 +35,7 @@ TEGO_PACKAGES=(
 	libipc-run-perl
 	hyperfine
 	pgbouncer
+	libkrb5-dev
 )
 
 tego_log() { printf '%s\n' "$*"; }
