@@ -1,0 +1,68 @@
+# shellcheck shell=bash
+# A throwaway PostgreSQL cluster for the Node.js tests and benchmark
+# (test/scripts/extra-suites.d/node-cluster.sh, test/bench/node.sh).  Source
+# it after test/scripts/common.sh.
+#
+#   node_pg_cluster DIR PORT DB   initdb in DIR/data (as postgres), unix socket
+#                                 in DIR only, shared_preload_libraries = 'tego',
+#                                 tego.database = DB; start, create DB and
+#                                 the extension in it, wait for the scheduler.
+#                                 Log: DIR/server.log.  Sets NODE_PG_ENV
+#                                 (PGHOST=... for env(1)).
+#   node_npm_install DIR          npm ci (npm install when there is no
+#                                 package-lock.json) in DIR, quietly.
+
+node_pg_psql() { # DIR PORT DB SQL...
+	local dir=$1 port=$2 db=$3
+	shift 3
+	as_pg psql -X -q -At -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -d "$db" "$@"
+}
+
+node_pg_cluster() {
+	local dir=$1 port=$2 db=$3 tries pid
+	# shellcheck disable=SC2034 # used by the scripts that source this file
+	NODE_PG_ENV=(PGHOST="$dir" PGPORT="$port" PGDATABASE="$db" PGUSER=postgres)
+	if ! as_pg initdb -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale -N >"$dir/initdb.log" 2>&1; then
+		cat "$dir/initdb.log"
+		return 1
+	fi
+	cat >>"$dir/data/postgresql.conf" <<-EOF
+		# added by test/node/pg-cluster.sh
+		port = $port
+		listen_addresses = ''
+		unix_socket_directories = '$dir'
+		shared_preload_libraries = 'tego'
+		tego.database = '$db'
+		log_min_messages = warning
+	EOF
+	# The scheduler connects to tego.database at start: create it, then
+	# restart so that the scheduler finds it at once (it retries every 10 s).
+	as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null || return 1
+	node_pg_psql "$dir" "$port" postgres -c "CREATE DATABASE $db" || return 1
+	as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 -m fast restart >/dev/null || return 1
+	node_pg_psql "$dir" "$port" "$db" -c 'CREATE EXTENSION tego' || return 1
+	for tries in $(seq 100 -1 1); do
+		pid=$(node_pg_psql "$dir" "$port" "$db" -c 'SELECT scheduler_pid FROM tego.status()' 2>/dev/null)
+		[ -n "$pid" ] && return 0
+		[ "$tries" -gt 1 ] && sleep 0.1
+	done
+	echo "the tego scheduler did not start in database $db"
+	return 1
+}
+
+node_npm_install() {
+	local dir=$1 log
+	log=$(mktemp) || return 1
+	if [ -f "$dir/package-lock.json" ]; then
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1
+	else
+		(cd "$dir" && npm install --no-audit --no-fund --loglevel=error) >"$log" 2>&1
+	fi || {
+		cat "$log"
+		rm -f "$log"
+		return 1
+	}
+	rm -f "$log"
+	# readable by everyone: the tests may run as another user than npm did
+	chmod -R a+rX "$dir/node_modules"
+}
