@@ -641,3 +641,13 @@ if [ "${TEGO_BENCH_SCHEDULER:-1}" != 0 ]; then
 	echo
 	bash "$TEGO_TOP/test/bench/scheduler.sh" || exit 1
 fi
+
+# Adoption: the command-line tool against psql, and the convergence of four
+# Node.js workers; each in a cluster of its own.  TEGO_BENCH_ADOPTION=0
+# skips them.
+if [ "${TEGO_BENCH_ADOPTION:-1}" != 0 ]; then
+	for b in cli node; do
+		echo
+		bash "$TEGO_TOP/test/bench/$b.sh" || exit 1
+	done
+fi
