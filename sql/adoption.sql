@@ -128,3 +128,15 @@ SELECT count(*) FROM tego.plugins WHERE name = 'orm-a';
 SELECT key, payload ->> 'action' AS action FROM tego.events WHERE key = 'orm-a' ORDER BY seq DESC LIMIT 1;
 
 DROP TABLE "applicationPlugins", not_plugins;
+
+-- tego.status() says what an idle scheduler waits for
+DO $$
+BEGIN
+    FOR i IN 1 .. 100 LOOP
+        EXIT WHEN (SELECT scheduler_state FROM tego.status())
+                  = 'waiting for the next due time or a change';
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+$$;
+SELECT scheduler_state FROM tego.status();

@@ -271,3 +271,67 @@ REVOKE ALL ON tego."applicationPlugins" FROM PUBLIC;
 --
 SELECT pg_catalog.pg_extension_config_dump('tego.job_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('tego.job_runs_run_id_seq', '');
+
+--
+-- tego.status(): an idle scheduler's state says what it waits for.
+--
+CREATE OR REPLACE FUNCTION tego.status(
+    OUT preloaded boolean,
+    OUT scheduler_pid integer, OUT scheduler_database text,
+    OUT scheduler_state text, OUT scheduler_started timestamptz,
+    OUT event_seq bigint, OUT oldest_event_seq bigint,
+    OUT oldest_event_at timestamptz,
+    OUT running_jobs bigint, OUT max_running_jobs integer,
+    OUT job_workers integer, OUT max_job_workers integer,
+    OUT apps integer, OUT max_apps integer, OUT max_message_bytes integer,
+    OUT notifiers integer, OUT max_notifiers integer,
+    OUT leases bigint, OUT max_leases integer,
+    OUT plugin_operations bigint,
+    OUT seq_cache integer, OUT seq_cache_size integer,
+    OUT registry_epoch bigint)
+RETURNS record
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u record;
+BEGIN
+    SELECT * INTO u FROM tego._shmem_usage();
+    preloaded := u.preloaded;
+    scheduler_pid := u.scheduler_pid;
+    scheduler_started := u.scheduler_started;
+    IF u.scheduler_pid IS NOT NULL THEN
+        -- NB: PostgreSQL 15 names every wait of an extension "Extension"
+        SELECT d.datname,
+               CASE WHEN a.wait_event_type = 'Extension'
+                    THEN 'waiting for the next due time or a change'
+                    ELSE a.state || coalesce(' (' || a.wait_event_type || ': ' || a.wait_event || ')', '')
+               END
+          INTO scheduler_database, scheduler_state
+          FROM pg_stat_get_activity(u.scheduler_pid) a
+          LEFT JOIN pg_database d ON d.oid = a.datid;
+    ELSIF u.preloaded THEN
+        scheduler_state := 'not running';
+    END IF;
+    event_seq := tego.event_seq();
+    SELECT e.seq, e.committed_at INTO oldest_event_seq, oldest_event_at
+      FROM tego.events e ORDER BY e.seq LIMIT 1;
+    SELECT count(*) INTO running_jobs FROM tego.job_runs r WHERE r.status = 'running';
+    max_running_jobs := nullif(current_setting('tego.max_running_jobs', true), '')::integer;
+    job_workers := u.job_workers;
+    max_job_workers := u.max_job_workers;
+    apps := u.apps;
+    max_apps := u.max_apps;
+    max_message_bytes := u.max_message_bytes;
+    notifiers := u.notifiers;
+    max_notifiers := u.max_notifiers;
+    SELECT count(*) INTO leases FROM tego.lease_state;
+    max_leases := coalesce(nullif(current_setting('tego.max_leases', true), ''), '1000')::integer;
+    SELECT count(*) INTO plugin_operations FROM tego.plugin_operation_state;
+    seq_cache := u.seq_cache;
+    seq_cache_size := u.seq_cache_size;
+    IF u.preloaded AND NOT pg_is_in_recovery() THEN
+        registry_epoch := tego.registry_epoch();
+    END IF;
+END
+$$;

@@ -171,8 +171,13 @@ trap cleanup EXIT
 # --- walkthrough -----------------------------------------------------------------
 step "1. Create the extension (the server preloads tego.so; this adds the SQL objects)"
 sql "CREATE EXTENSION IF NOT EXISTS tego;"
-# (during development the version stays 0.1.0: look for the newest objects)
-if [ "$(sql_value "SELECT to_regclass('tego.jobs') IS NULL OR to_regprocedure('tego.status()') IS NULL;")" = t ]; then
+# a cluster from an older build: an older release is updated in place; a
+# development build of the same version lacking the newest objects is
+# created again
+if [ "$(sql_value "SELECT extversion <> (SELECT default_version FROM pg_available_extensions WHERE name = 'tego') FROM pg_extension WHERE extname = 'tego';")" = t ]; then
+	sql "ALTER EXTENSION tego UPDATE;"
+fi
+if [ "$(sql_value "SELECT to_regclass('tego.jobs') IS NULL OR to_regprocedure('tego.registry_epoch()') IS NULL;")" = t ]; then
 	echo "  (the demo database has the extension from an older build: recreating it)"
 	sql "DROP EXTENSION tego; DROP SCHEMA IF EXISTS tego CASCADE; CREATE EXTENSION tego;"
 fi
@@ -325,8 +330,20 @@ step "15. Health: tego.status()"
 sql "SELECT preloaded, scheduler_pid, scheduler_database, scheduler_state, event_seq,
        apps, max_apps, leases, max_leases FROM tego.status();"
 
+step "16. The same from the command line: the tego tool (installed as $PGBIN/tego)"
+if [ -x "$PGBIN/tego" ]; then
+	for args in "pm list" "leases" "status"; do
+		echo "  \$ tego -h $CLUSTER -p $PORT -d postgres $args"
+		# shellcheck disable=SC2086 # the words of $args are the command's
+		as_pg "$PGBIN/tego" -h "$CLUSTER" -p "$PORT" -d postgres $args | sed 's/^/  /'
+	done
+else
+	echo "  (not installed: make install builds and installs it)"
+fi
+
 # --- how to use it ---------------------------------------------------------
 echo
 echo "== the server is running"
 echo "connect:  ${RUNAS}$PGBIN/psql -h $CLUSTER -p $PORT -d postgres"
+echo "cli:      ${RUNAS}$PGBIN/tego -h $CLUSTER -p $PORT -d postgres pm list"
 echo "stop:     ${RUNAS}$PGBIN/pg_ctl -D $DATA stop"
