@@ -335,3 +335,14 @@ BEGIN
     END IF;
 END
 $$;
+
+--
+-- The application status setters only touch shared memory: they run no SQL
+-- and read no table, so they need neither the owner's rights nor a pinned
+-- search_path, whose save and restore on every call (fmgr's SECURITY
+-- DEFINER and SET handling) was a large part of their cost.  Who may call
+-- them is still decided by EXECUTE, revoked from PUBLIC.
+--
+ALTER FUNCTION tego.app_status_set(text, text, text, text) SECURITY INVOKER RESET search_path;
+ALTER FUNCTION tego.app_maintaining_set(text, text, text, text, text) SECURITY INVOKER RESET search_path;
+ALTER FUNCTION tego.app_forget(text) SECURITY INVOKER RESET search_path;

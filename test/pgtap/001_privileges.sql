@@ -22,7 +22,7 @@
 
 BEGIN;
 
-SELECT plan(153);
+SELECT plan(154);
 
 -- ---------------------------------------------------------------------------
 -- 1. Catalog
@@ -34,12 +34,17 @@ SELECT plan(153);
 -- tego.cron_next lets anyone check a schedule; the lease helpers compute
 -- the "live" column of the views tego.leases and tego.plugin_operations
 -- for their reader, from the row and pg_locks).  Add such functions here.
+-- "shmem_only": C functions that run no SQL and read no table (they only
+-- change shared memory), which are SECURITY INVOKER with nothing to pin,
+-- and revoked from PUBLIC like the rest.
 CREATE TEMP VIEW tego_funcs AS
 SELECT p.oid, p.proname, p.oid::regprocedure::text AS sig, p.prosecdef,
        p.proconfig, l.lanname,
        p.proname = ANY (ARRAY['cron_next', '_lease_lock_class', '_guard_lock_class',
                               '_session_alive', '_lease_live', '_lease_end',
-                              '_guard_live']::name[]) AS pure
+                              '_guard_live']::name[]) AS pure,
+       p.proname = ANY (ARRAY['app_status_set', 'app_maintaining_set',
+                              'app_forget']::name[]) AS shmem_only
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_language l ON l.oid = p.prolang
   JOIN pg_catalog.pg_depend d
@@ -52,16 +57,20 @@ SELECT cmp_ok((SELECT count(*)::int FROM tego_funcs WHERE proname !~ '^_'), '>='
               'the extension has its API functions');
 
 SELECT is(ARRAY(SELECT sig FROM tego_funcs
-                 WHERE proname !~ '^_' AND NOT pure AND NOT prosecdef ORDER BY sig),
+                 WHERE proname !~ '^_' AND NOT pure AND NOT shmem_only AND NOT prosecdef ORDER BY sig),
           '{}'::text[],
-          'every API function of tego is SECURITY DEFINER');
+          'every API function of tego is SECURITY DEFINER (but those that only touch shared memory)');
+
+SELECT is(ARRAY(SELECT sig FROM tego_funcs WHERE shmem_only AND (prosecdef OR lanname <> 'c') ORDER BY sig),
+          '{}'::text[],
+          'the functions that only touch shared memory are C and SECURITY INVOKER');
 
 SELECT is(ARRAY(SELECT sig FROM tego_funcs WHERE pure AND prosecdef ORDER BY sig),
           '{}'::text[],
           'functions left to PUBLIC are not SECURITY DEFINER');
 
 SELECT is(ARRAY(SELECT sig FROM tego_funcs f
-                 WHERE (f.prosecdef OR f.proname !~ '^_' AND NOT f.pure)
+                 WHERE (f.prosecdef OR f.proname !~ '^_' AND NOT f.pure AND NOT f.shmem_only)
                    AND NOT EXISTS (SELECT 1 FROM unnest(f.proconfig) c
                                     WHERE c ~ '^search_path=' AND c ~ 'pg_temp"?$')
                  ORDER BY sig),
