@@ -430,7 +430,7 @@ if want 2; then
 	# what a new backend costs here: every SQL job run is a new process
 	pm=$(head -n1 "$WORK/data/postmaster.pid")
 	k0=$(child_ticks "$pm")
-	as_pg pgbench -n -C -c 1 -T 5 -f "$WORK/connect.sql" -d "$CONN" >"$WORK/pgbench.connect.log" 2>&1
+	as_pg pgbench -n -C -c 1 -T 5 -f "$WORK/connect.sql" "$CONN" >"$WORK/pgbench.connect.log" 2>&1
 	sleep 0.5
 	k1=$(child_ticks "$pm")
 	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/pgbench.connect.log")
@@ -518,7 +518,7 @@ run_claims() {
 	log=$WORK/pgbench.$script.$2.log
 	psql_q "CHECKPOINT" >/dev/null
 	PGOPTIONS="$opts" as_pg timeout -k 10 $((CLAIM_SECONDS + 60)) pgbench -n -c "$CLAIM_CLIENTS" -j "$CLAIM_THREADS" \
-		-T "$CLAIM_SECONDS" -D batch="$CLAIM_BATCH" -f "$WORK/$script.sql" -d "$CONN" >"$log" 2>&1
+		-T "$CLAIM_SECONDS" -D batch="$CLAIM_BATCH" -f "$WORK/$script.sql" "$CONN" >"$log" 2>&1
 	CL_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log")
 	CL_TX=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$log")
 	if [ -z "$CL_TPS" ] || grep -qE '^number of failed transactions: [1-9]|aborted' "$log"; then
@@ -666,7 +666,7 @@ add_jobs() {
 	rm -f "$WORK/calls.$script".*
 	t0=$(now_epoch) c0=$(cpu_ticks "$pid")
 	as_pg pgbench -n -c 1 -j 1 -t "$MANY_JOBS" -D minute="$IDLE_M" -D hour="$IDLE_H" \
-		-l --log-prefix="$WORK/calls.$script" -f "$WORK/$script.sql" -d "$CONN" >"$WORK/pgbench.$script.log" 2>&1 ||
+		-l --log-prefix="$WORK/calls.$script" -f "$WORK/$script.sql" "$CONN" >"$WORK/pgbench.$script.log" 2>&1 ||
 		{ tail -n 5 "$WORK/pgbench.$script.log"; tego_die "pgbench -f $script failed"; }
 	t1=$(now_epoch) c1=$(cpu_ticks "$pid")
 	AJ_SECS=$(calc "$t1 - $t0" "%.1f")

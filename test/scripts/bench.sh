@@ -241,7 +241,7 @@ run_pgbench() {
 		BG_PIDS+=("$sampler")
 	fi
 	as_pg timeout -k 10 $((secs + 60)) pgbench -n -c "$CLIENTS" -j "$THREADS" -T "$secs" \
-		-f "$WORK/$script" -d "$CONN" >"$log" 2>&1
+		-f "$WORK/$script" "$CONN" >"$log" 2>&1
 	rc=$?
 	[ -n "$sampler" ] && wait "$sampler" 2>/dev/null
 	w1=$(psql_q "SELECT wal_sync || ' ' || wal_bytes FROM pg_stat_wal")
@@ -563,7 +563,7 @@ declare -A GET
 get_run() {
 	local log=$WORK/pgbench.get.$1.log tps
 	PGOPTIONS="${3:-}" as_pg timeout -k 10 $((SECONDS_PER_RUN + 60)) pgbench -n -c "$GET_CLIENTS" -j "$THREADS" \
-		-T "$SECONDS_PER_RUN" -f "$WORK/$2" -d "$CONN" >"$log" 2>&1 ||
+		-T "$SECONDS_PER_RUN" -f "$WORK/$2" "$CONN" >"$log" 2>&1 ||
 		{ cat "$log"; tego_die "pgbench -f $2 failed"; }
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$log")
 	GET[$1]+="${tps:-0} "
