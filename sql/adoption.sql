@@ -28,6 +28,7 @@ SELECT * FROM tego.wait_events(0, timeout => NULL);
 SELECT * FROM tego.wait_events(0, timeout => '-1 second');
 SELECT * FROM tego.wait_events(0, timeout => '2 hours');
 SELECT * FROM tego.wait_events(0, max_events => 0);
+SELECT * FROM tego.wait_events(0, max_events => NULL);
 SELECT * FROM tego.wait_events(-1);
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT * FROM tego.wait_events(0);
@@ -89,6 +90,15 @@ CREATE TABLE not_plugins (name text, enabled boolean);
 SELECT * FROM tego.import_plugins('not_plugins');
 SELECT * FROM tego.import_plugins(NULL);
 SELECT * FROM tego.import_plugins('no_such_table');
+-- the source is read as the session user, who needs SELECT on it
+CREATE ROLE tego_import_only;
+GRANT USAGE ON SCHEMA tego TO tego_import_only;
+GRANT EXECUTE ON FUNCTION tego.import_plugins(regclass) TO tego_import_only;
+SET SESSION AUTHORIZATION tego_import_only;
+SELECT * FROM tego.import_plugins('public."applicationPlugins"');
+RESET SESSION AUTHORIZATION;
+DROP OWNED BY tego_import_only;
+DROP ROLE tego_import_only;
 
 --
 -- the view tego."applicationPlugins": TachyBase's columns, writes through
