@@ -62,19 +62,7 @@ cd "$WORK" || exit 1
 out "tego command-line tool vs psql -c, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git -C "$TEGO_TOP" rev-parse --short HEAD 2>/dev/null || echo '?')"
 out "$($TEGO --version); $("$TEGO_PGBIN/postgres" --version); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-as_pg initdb -D "$WORK/data" -U postgres -A trust -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
-	{ cat "$WORK/initdb.log"; tego_die "initdb failed"; }
-cat >>"$WORK/data/postgresql.conf" <<EOF
-# test/bench/cli.sh
-listen_addresses = ''
-unix_socket_directories = '$WORK'
-port = $PORT
-shared_preload_libraries = 'tego'
-fsync = on
-synchronous_commit = on
-EOF
-as_pg pg_ctl -D "$WORK/data" -l "$WORK/server.log" -w -t 60 start >/dev/null ||
-	{ tail -n 30 "$WORK/server.log"; tego_die "the server did not start"; }
+tego_bench_cluster "$WORK/data" "$PORT"
 
 CONN=(-h "$WORK" -p "$PORT" -U postgres -d postgres)
 "$PSQL" -X -q -v ON_ERROR_STOP=1 "${CONN[@]}" \

@@ -108,20 +108,7 @@ if tego_is_root; then
 fi
 cd "$WORK" || exit 1
 
-as_pg initdb -D "$WORK/data" -U postgres -A trust -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
-	{ cat "$WORK/initdb.log"; tego_die "initdb failed"; }
-cat >>"$WORK/data/postgresql.conf" <<EOF
-# make bench
-listen_addresses = ''
-unix_socket_directories = '$WORK'
-port = $PORT
-shared_preload_libraries = 'tego'
-max_connections = 200
-fsync = on
-synchronous_commit = on
-EOF
-as_pg pg_ctl -D "$WORK/data" -l "$WORK/server.log" -w -t 60 start >/dev/null ||
-	{ tail -n 30 "$WORK/server.log"; tego_die "the server did not start"; }
+tego_bench_cluster "$WORK/data" "$PORT" "max_connections = 200"
 
 CONN="host=$WORK port=$PORT dbname=postgres user=postgres"
 

@@ -13,6 +13,7 @@
 #   as_pg CMD...         run CMD as the postgres system user when root
 #   tego_is_root         true when running as root
 #   tego_pg_can_reach D  true when the postgres user can traverse to folder D
+#   tego_bench_cluster D P [SETTING...]  a started benchmark cluster (make bench)
 
 TEGO_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 TEGO_PGBIN=/usr/lib/postgresql/15/bin
@@ -169,6 +170,31 @@ tego_bench_cleanup() {
 	else
 		echo "(bench folder kept in $WORK)"
 	fi
+}
+
+# tego_bench_cluster DATADIR PORT [SETTING...]: initdb a benchmark cluster
+# in DATADIR and start it: unix socket in $WORK only, on PORT, tego
+# preloaded, default durability (fsync, synchronous_commit on), then each
+# SETTING line (a later line wins); log in $WORK/server.log.
+tego_bench_cluster() {
+	local dir=$1 port=$2 line
+	shift 2
+	as_pg initdb -D "$dir" -U postgres -A trust -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
+		{ cat "$WORK/initdb.log"; tego_die "initdb failed"; }
+	{
+		echo "# $(basename "$0")"
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$WORK'"
+		echo "port = $port"
+		echo "shared_preload_libraries = 'tego'"
+		echo "fsync = on"
+		echo "synchronous_commit = on"
+		for line in "$@"; do
+			echo "$line"
+		done
+	} >>"$dir/postgresql.conf"
+	as_pg pg_ctl -D "$dir" -l "$WORK/server.log" -w -t 60 start >/dev/null ||
+		{ tail -n 30 "$WORK/server.log"; tego_die "the server did not start"; }
 }
 
 # out LINE...: print, and append to the results file $RESULTS
