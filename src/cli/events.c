@@ -447,6 +447,16 @@ reconnect(void)
 	}
 }
 
+/* The connection is lost: say so, drop it, and reconnect (see reconnect()). */
+static int
+resume_after_loss(void)
+{
+	report_lost();
+	PQfinish(tail.conn);
+	tail.conn = NULL;
+	return reconnect();
+}
+
 /*
  * Wait for the socket, a signal or the deadline; read what came and handle
  * it.  Returns EXIT_OK, TAIL_DONE, EXIT_CONNECT or EXIT_SERVER.
@@ -501,10 +511,7 @@ follow(void)
 			rc = EXIT_CONNECT;
 		if (rc == EXIT_CONNECT)
 		{
-			report_lost();
-			PQfinish(tail.conn);
-			tail.conn = NULL;
-			rc = reconnect();
+			rc = resume_after_loss();
 		}
 		if (rc == TAIL_DONE)
 			return EXIT_OK;
@@ -665,10 +672,7 @@ events_tail(int argc, char **argv)
 		rc = catch_up();
 		if (rc == EXIT_CONNECT)
 		{
-			report_lost();
-			PQfinish(tail.conn);
-			tail.conn = NULL;
-			rc = reconnect();
+			rc = resume_after_loss();
 		}
 		if (rc == TAIL_DONE)
 			rc = EXIT_OK;
