@@ -16,9 +16,11 @@
 #   tego_bench_cluster D P [SETTING...]  a started benchmark cluster (make bench)
 
 TEGO_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-TEGO_PGBIN=/usr/lib/postgresql/15/bin
+# TEGO_PGBIN may name a relocated copy of the same installation (a private
+# place to install tego into, beside the system's).
+TEGO_PGBIN=${TEGO_PGBIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$TEGO_PGBIN/pg_config
-TEGO_PGXS=/usr/lib/postgresql/15/lib/pgxs
+TEGO_PGXS=$(dirname "$TEGO_PGBIN")/lib/pgxs
 PATH=$TEGO_PGBIN:$PATH
 export TEGO_TOP TEGO_PGBIN PG_CONFIG TEGO_PGXS PATH
 
