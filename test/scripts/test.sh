@@ -21,7 +21,9 @@
 # and kept (path printed) otherwise, or always with TEGO_KEEP_TMP=1.
 #
 # Knobs: TEGO_SUITE_TIMEOUT (seconds per suite, default 300),
-#        TEGO_PROVE_JOBS (parallel TAP files, default 1).
+#        TEGO_PROVE_JOBS (parallel TAP files, default 1),
+#        TEGO_SUITES (e.g. "regress tap"; default all), TEGO_TAP_ONLY (a
+#        grep -E pattern for the TAP files to run), TEGO_PGBIN (common.sh).
 set -uo pipefail
 
 # shellcheck source=test/scripts/common.sh
@@ -301,7 +303,7 @@ suite_pgtap() {
 # --- 4. TAP (PostgreSQL::Test::Cluster) -------------------------------------
 suite_tap() {
 	local files=() f rc dir=$WORK/tap
-	while IFS= read -r f; do files+=("$f"); done < <(list_files test/t/*.pl)
+	while IFS= read -r f; do files+=("$f"); done < <(list_files test/t/*.pl | grep -E "${TEGO_TAP_ONLY:-.}")
 	[ ${#files[@]} -eq 0 ] && return 0
 
 	echo "== TAP: ${#files[@]} file(s)"
@@ -359,11 +361,14 @@ suite_extra() {
 	add_result "extra suites" "$pass" "$fail" "$skip"
 }
 
-suite_regress
-suite_isolation
-suite_pgtap
-suite_tap
-suite_extra
+# TEGO_SUITES picks suites (default: all, in this order); TEGO_TAP_ONLY a
+# grep -E pattern that the TAP files' names must match.
+for suite in ${TEGO_SUITES:-regress isolation pgtap tap extra}; do
+	case $suite in
+		regress | isolation | pgtap | tap | extra) "suite_$suite" ;;
+		*) tego_die "unknown suite '$suite' in TEGO_SUITES" ;;
+	esac
+done
 cleanup finished
 
 summary="$TOTAL_PASS passed, $TOTAL_FAIL failed"
