@@ -4,8 +4,8 @@
 -- (tego.database), so nothing fires here: this file checks the API.
 --
 SET tego.client_id = 'regress-jobs';
-CREATE ROLE regress_job_owner NOLOGIN;
-CREATE ROLE regress_job_other NOLOGIN;
+CREATE ROLE regress_job_owner LOGIN;
+CREATE ROLE regress_job_other LOGIN;
 CREATE ROLE regress_job_su SUPERUSER NOLOGIN;
 GRANT USAGE ON SCHEMA tego TO regress_job_owner, regress_job_other;
 GRANT EXECUTE ON FUNCTION

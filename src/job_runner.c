@@ -24,18 +24,21 @@
  *	  TEGO_GROUP_FALLBACK_MS after the group's time, or goes back to the
  *	  pool if every run is taken by then.
  *
- *	  NB: PostgreSQL 15 refuses background-worker connections as roles
- *	  without LOGIN, so the worker connects as the bootstrap superuser and
- *	  switches to the job's role with SECURITY_LOCAL_USERID_CHANGE, the
- *	  same mechanism SECURITY DEFINER functions use: the job cannot SET
- *	  ROLE or SET SESSION AUTHORIZATION its way back.
+ *	  NB: the worker connects as the job's role, so that the session is
+ *	  that role's (session_user, current_user, every privilege check, the
+ *	  role's own settings) and PostgreSQL checks the connection as it does
+ *	  a login's: the role must have LOGIN, and CONNECT on the database.  A
+ *	  worker serves only runs of the role it connected as; between two runs
+ *	  the session is discarded as DISCARD ALL does, so that no run sees
+ *	  what an earlier one left (SET ROLE, settings, temporary tables,
+ *	  advisory locks, LISTEN).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/pg_authid.h"
+#include "commands/discard.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -98,19 +101,13 @@ static TimeoutId runtime_timeout = MAX_TIMEOUTS;
 static int	pool_index = -1;
 
 /*
- * Run one run of group: take the job's role, run the command in one
- * transaction, write the outcome.  The worker is left as the bootstrap
- * superuser again, with its settings reset.
+ * Run one run of group: run the command in one transaction, write the
+ * outcome, then discard what the run left in the session.
  */
 static void
 run_job(TegoRunGroup *group, TegoRunSlot *slot, MemoryContext job_context)
 {
-	Oid			save_userid;
-	int			save_sec_context;
 	const char *command = TEGO_RUN_COMMAND(group, slot);
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(group->role_oid, SECURITY_LOCAL_USERID_CHANGE);
 
 	slot->started_at = GetCurrentTimestamp();
 	slot->status = TEGO_RUN_RUNNING;
@@ -170,13 +167,15 @@ run_job(TegoRunGroup *group, TegoRunSlot *slot, MemoryContext job_context)
 	pgstat_report_activity(STATE_IDLE, NULL);
 	MemoryContextReset(job_context);
 
-	/*
-	 * NB: the next run (of the same role) must not inherit this one's
-	 * session settings: reset them as RESET ALL does.
-	 */
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	/* NB: the next run (of the same role) must not inherit this one's state */
 	StartTransactionCommand();
-	ResetAllOptions();
+	{
+		DiscardStmt stmt;
+
+		stmt.type = T_DiscardStmt;
+		stmt.target = DISCARD_ALL;
+		DiscardCommand(&stmt, true);
+	}
 	CommitTransactionCommand();
 }
 
@@ -421,7 +420,7 @@ tego_job_runner_main(Datum main_arg)
 		{
 			database_oid = group->database_oid;
 			BackgroundWorkerInitializeConnectionByOid(database_oid,
-													  BOOTSTRAP_SUPERUSERID, 0);
+													  group->role_oid, 0);
 			pgstat_report_appname("tego job");
 		}
 

@@ -29,8 +29,10 @@
 #include "funcapi.h"
 #include "lib/binaryheap.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -124,6 +126,7 @@ PG_FUNCTION_INFO_V1(plugin_upgrade);
 PG_FUNCTION_INFO_V1(plugin_update);
 PG_FUNCTION_INFO_V1(plugin_get);
 PG_FUNCTION_INFO_V1(plugin_list);
+PG_FUNCTION_INFO_V1(read_plugin_source);
 
 /* ------------------------------------------------------------------------
  * Argument checks
@@ -1299,6 +1302,29 @@ same_names(char **a, int na, char **b, int nb)
 }
 
 /*
+ * Raise an error unless the real caller (not the function's owner) is a
+ * superuser or the owner of the extension: only they may mark a plugin
+ * built-in or take the mark away, since it is what protects a plugin from
+ * being disabled or removed.
+ */
+static void
+check_may_change_built_in(const char *name)
+{
+	Oid			caller = GetOuterUserId();
+
+	/*
+	 * NB: the lifecycle functions are SECURITY DEFINER functions of the
+	 * extension, so the current user is the extension's owner.
+	 */
+	if (superuser_arg(caller) || has_privs_of_role(caller, GetUserId()))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to change built_in of plugin \"%s\"", name),
+			 errdetail("Only a superuser or the owner of extension tego can mark a plugin built-in or unmark it.")));
+}
+
+/*
  * tego.plugin_update(name text, changes jsonb,
  *					  expected_revision bigint DEFAULT NULL)
  *		RETURNS SETOF tego.plugins
@@ -1347,6 +1373,9 @@ plugin_update(PG_FUNCTION_ARGS)
 							   p->revision),
 					 errhint("Read the plugin again and retry with its current revision.")));
 	}
+
+	if (c.built_in >= 0 && (c.built_in == 1) != p->built_in)
+		check_may_change_built_in(name);
 
 	if (c.package_name_set && c.package_name &&
 		(p->package_name == NULL || strcmp(p->package_name, c.package_name) != 0))
@@ -1541,4 +1570,68 @@ plugin_list(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * tego._read_plugin_source(source regclass, by_id boolean) RETURNS jsonb
+ *
+ * The rows of a TachyBase applicationPlugins table (or view) as a JSON
+ * array of objects with its columns, ordered by id (by_id) or name, read
+ * with the rights of the real caller.  NB: import_plugins() runs as the
+ * extension's owner, and reading the source evaluates whatever the source
+ * holds (a view's expressions, a column type's cast to json): that is the
+ * caller's code, and it must run as the caller, never as the owner.  Only
+ * the plain values come back inward.
+ */
+Datum
+read_plugin_source(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *relname;
+	char	   *nspname;
+	StringInfoData sql;
+	Oid			save_userid;
+	int			save_sec_context;
+	Datum		result;
+	bool		isnull;
+
+	require_arg(fcinfo, 0, "source");
+	require_arg(fcinfo, 1, "by_id");
+	relid = PG_GETARG_OID(0);
+	relname = get_rel_name(relid);
+	nspname = relname ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+	if (relname == NULL || nspname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+					 "'name', s.name, 'packageName', s.\"packageName\","
+					 " 'version', s.version, 'enabled', s.enabled,"
+					 " 'installed', s.installed, 'builtIn', s.\"builtIn\","
+					 " 'options', s.options, 'subView', s.\"subView\") ORDER BY %s)"
+					 " FROM %s s",
+					 PG_GETARG_BOOL(1) ? "s.id, s.name" : "s.name",
+					 quote_qualified_identifier(nspname, relname));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(GetOuterUserId(),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read %s", sql.data);
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						   &isnull);
+	if (!isnull)
+		result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
 }

@@ -28,6 +28,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -51,7 +53,9 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "tego.h"
@@ -75,6 +79,17 @@
 
 /* Wake-ups that come this close together are handled in one pass. */
 #define COALESCE_USECS		(20 * 1000)
+
+/*
+ * A job's intervals as the scheduler uses them: capped at what the SQL API
+ * accepts, so that a row written some other way (or before the API had
+ * bounds) cannot overflow a timestamp and fail every pass.
+ */
+#define TEGO_MAX_RUNTIME_SQL	"interval '7 days'"
+#define CLAIM_TIMEOUT_SQL \
+	"LEAST(GREATEST(j.claim_timeout, interval '0'), interval '1 day')"
+#define HEARTBEAT_TIMEOUT_SQL \
+	"LEAST(GREATEST(j.heartbeat_timeout, interval '0'), interval '1 day')"
 
 /* Longest single sleep: a day (WaitLatch takes a long of milliseconds). */
 #define MAX_SLEEP_MS		(24L * 60 * 60 * 1000)
@@ -114,9 +129,11 @@ typedef struct RunningJob
 {
 	int64		run_id;
 	char	   *job_name;
+	Oid			role_oid;
 	RunGroup   *group;
 	int			index;			/* in group's runs */
 	bool		terminated;		/* its worker was stopped (max_runtime) */
+	bool		recorded;		/* its outcome is written by this pass */
 } RunningJob;
 
 /* An SQL run to hand to job workers once the pass has committed. */
@@ -142,6 +159,7 @@ static bool recovered = false;	/* runs left by a crash were marked */
 static int64 last_event_seq = 0;
 static TimestampTz next_prune = 0;
 static int	online_cpus = 1;		/* workers a run group starts with */
+static bool careful = false;	/* the last pass failed: isolate each job */
 
 static SPIPlanPtr plan_load_all = NULL;
 static SPIPlanPtr plan_load_one = NULL;
@@ -161,6 +179,7 @@ static SPIPlanPtr plan_prune = NULL;
 static SPIPlanPtr plan_compact = NULL;
 
 static void scheduler_shutdown(int code, Datum arg);
+static int	running_count(void);
 
 /* ------------------------------------------------------------------------
  * Registration
@@ -422,6 +441,49 @@ fire(SchedJob *job, TimestampTz scheduled_for)
 			  2, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 }
 
+/*
+ * fire(), in a subtransaction of its own after a pass has failed: a job
+ * whose row makes the insert fail is reported and passed over, so that it
+ * cannot stop the passes of every other job.  NB: only then, since each
+ * subtransaction that writes takes a subtransaction id, and a pass that
+ * fires many jobs would overflow the cache of them that snapshots use.
+ */
+static void
+fire_isolated(SchedJob *job, TimestampTz scheduled_for)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	if (!careful)
+	{
+		fire(job, scheduled_for);
+		return;
+	}
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fire(job, scheduled_for);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(WARNING,
+				(errmsg("tego scheduler could not fire job %lld: %s",
+						(long long) job->job_id, edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+}
+
 /* The latest fire time of job that is not after t, starting from first. */
 static TimestampTz
 latest_fire_until(SchedJob *job, TimestampTz first, TimestampTz t)
@@ -449,7 +511,7 @@ fire_due_jobs(TimestampTz now)
 
 		if (now - due <= CATCH_UP_USECS)
 		{
-			fire(job, due);
+			fire_isolated(job, due);
 			job->next = job_next_after(job, due);
 		}
 		else
@@ -458,7 +520,7 @@ fire_due_jobs(TimestampTz now)
 			TimestampTz latest = latest_fire_until(job, due, now);
 
 			if (job->run_once_on_misfire)
-				fire(job, latest);
+				fire_isolated(job, latest);
 			job->next = job_next_after(job, latest);
 		}
 
@@ -477,6 +539,72 @@ run_event(const char *event, const char *job_name, Jsonb *payload)
 }
 
 /*
+ * The number of SQL runs of role that hold a running-job slot: handed to
+ * job workers, or started earlier in this pass (started).
+ */
+static int
+role_running(Oid role, List *started)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, running)
+	{
+		RunningJob *rj = lfirst(lc);
+
+		if (rj->role_oid == role && !rj->recorded)
+			n++;
+	}
+	foreach(lc, started)
+		if (lfirst_oid(lc) == role)
+			n++;
+	return n;
+}
+
+/*
+ * Why role may not run a job in database, as PostgreSQL would refuse it a
+ * login there (no LOGIN, no CONNECT privilege, connections not allowed),
+ * or NULL when it may.  A superuser role needs tego.allow_superuser_jobs.
+ */
+static char *
+login_problem(Oid dboid, const char *database, Oid roleoid, const char *username)
+{
+	HeapTuple	tuple;
+	bool		can_login;
+	bool		allow_conn;
+
+	if (!OidIsValid(dboid))
+		return psprintf("database \"%s\" does not exist", database);
+	if (!OidIsValid(roleoid))
+		return psprintf("role \"%s\" does not exist", username);
+	if (superuser_arg(roleoid) && !tego_allow_superuser_jobs)
+		return psprintf("role \"%s\" is a superuser and tego.allow_superuser_jobs is off",
+						username);
+
+	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(roleoid));
+	if (!HeapTupleIsValid(tuple))
+		return psprintf("role \"%s\" does not exist", username);
+	can_login = ((Form_pg_authid) GETSTRUCT(tuple))->rolcanlogin;
+	ReleaseSysCache(tuple);
+	if (!can_login)
+		return psprintf("role \"%s\" is not permitted to log in", username);
+
+	tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	if (!HeapTupleIsValid(tuple))
+		return psprintf("database \"%s\" does not exist", database);
+	allow_conn = ((Form_pg_database) GETSTRUCT(tuple))->datallowconn;
+	ReleaseSysCache(tuple);
+	if (!allow_conn)
+		return psprintf("database \"%s\" is not currently accepting connections",
+						database);
+	if (!superuser_arg(roleoid) &&
+		pg_database_aclcheck(dboid, roleoid, ACL_CONNECT) != ACLCHECK_OK)
+		return psprintf("permission denied for database \"%s\": role \"%s\" does not have CONNECT privilege",
+						database, username);
+	return NULL;
+}
+
+/*
  * Start the queued runs whose job has no active run: app runs become
  * pending (and are announced), SQL runs become running and are handed to
  * job workers after commit, as long as tego.max_running_jobs allows.  A
@@ -490,17 +618,21 @@ start_queued_runs(TimestampTz now, TimestampTz *wake)
 {
 	List	   *launch = NIL;
 	List	   *started_jobs = NIL;
-	int			free_slots = tego_max_running_jobs - list_length(running);
+	int			free_slots = tego_max_running_jobs - running_count();
+	int			per_role_cap = tego_running_jobs_per_role();
+	List	   *pass_started = NIL; /* roles of the runs started here */
 	SPITupleTable *queued;
 	uint64		nqueued;
 	uint64		i;
 
 	tego_exec(&plan_queued,
 			  "SELECT r.run_id, r.job_id, j.kind, j.name, j.database, j.username,"
-			  "       j.command, (EXTRACT(epoch FROM j.max_runtime) * 1000)::bigint,"
+			  "       j.command,"
+			  "       CASE WHEN j.max_runtime IS NOT NULL THEN (EXTRACT(epoch FROM"
+			  "         LEAST(j.max_runtime, " TEGO_MAX_RUNTIME_SQL ")) * 1000)::bigint END,"
 			  "       pg_catalog.jsonb_build_object('run_id', r.run_id, 'job_id', r.job_id,"
 			  "         'job', j.name, 'scheduled_for', r.scheduled_for, 'attempt', r.attempt,"
-			  "         'manual', r.manual, 'payload', j.payload),"
+			  "         'manual', r.manual),"
 			  "       CASE WHEN NOT r.manual THEN r.scheduled_for END,"
 			  "       EXISTS (SELECT 1 FROM tego.job_runs a WHERE a.job_id = r.job_id"
 			  "               AND a.status IN ('pending', 'running')),"
@@ -580,13 +712,10 @@ start_queued_runs(TimestampTz now, TimestampTz *wake)
 
 			dboid = get_database_oid(database, true);
 			roleoid = get_role_oid(username, true);
-			if (!OidIsValid(dboid))
-				problem = psprintf("database \"%s\" does not exist", database);
-			else if (!OidIsValid(roleoid))
-				problem = psprintf("role \"%s\" does not exist", username);
-			else if (superuser_arg(roleoid) && !tego_allow_superuser_jobs)
-				problem = psprintf("role \"%s\" is a superuser and tego.allow_superuser_jobs is off",
-								   username);
+			if (OidIsValid(roleoid) &&
+				role_running(roleoid, pass_started) >= per_role_cap)
+				continue;		/* its role has its share of the slots */
+			problem = login_problem(dboid, database, roleoid, username);
 
 			if (problem)
 			{
@@ -610,6 +739,7 @@ start_queued_runs(TimestampTz now, TimestampTz *wake)
 						  " WHERE run_id = $1",
 						  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 				req->run_id = run_id;
+				pass_started = lappend_oid(pass_started, roleoid);
 				req->job_name = MemoryContextStrdup(PassContext, name);
 				req->database_oid = dboid;
 				req->role_oid = roleoid;
@@ -653,17 +783,17 @@ expire_app_runs(TimestampTz now)
 			  "  due_at = $1, worker = NULL, heartbeat_at = NULL,"
 			  "  finished_at = CASE WHEN r.attempt < j.max_attempts THEN NULL ELSE $1 END,"
 			  "  message = CASE WHEN r.status = 'pending'"
-			  "            THEN 'not claimed within ' || j.claim_timeout"
+			  "            THEN 'not claimed within ' || " CLAIM_TIMEOUT_SQL
 			  "            ELSE 'no heartbeat from worker ' || pg_catalog.quote_ident(r.worker)"
-			  "                 || ' within ' || j.heartbeat_timeout END "
+			  "                 || ' within ' || " HEARTBEAT_TIMEOUT_SQL " END "
 			  "  FROM tego.jobs j "
 			  " WHERE j.job_id = r.job_id AND j.kind = 'app'"
-			  "   AND ((r.status = 'pending' AND r.due_at + j.claim_timeout <= $1)"
-			  "     OR (r.status = 'running' AND r.heartbeat_at + j.heartbeat_timeout <= $1)) "
+			  "   AND ((r.status = 'pending' AND r.due_at + " CLAIM_TIMEOUT_SQL " <= $1)"
+			  "     OR (r.status = 'running' AND r.heartbeat_at + " HEARTBEAT_TIMEOUT_SQL " <= $1)) "
 			  "RETURNING r.status, j.name, pg_catalog.jsonb_build_object("
 			  "  'run_id', r.run_id, 'job_id', r.job_id, 'job', j.name,"
 			  "  'scheduled_for', r.scheduled_for, 'attempt', r.attempt,"
-			  "  'manual', r.manual, 'message', r.message, 'payload', j.payload)",
+			  "  'manual', r.manual, 'status', r.status)",
 			  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -678,8 +808,8 @@ expire_app_runs(TimestampTz now)
 
 	tego_exec(&plan_app_deadline,
 			  "SELECT min(CASE WHEN r.status = 'pending'"
-			  "                THEN r.due_at + j.claim_timeout"
-			  "                ELSE r.heartbeat_at + j.heartbeat_timeout END) "
+			  "                THEN r.due_at + " CLAIM_TIMEOUT_SQL
+			  "                ELSE r.heartbeat_at + " HEARTBEAT_TIMEOUT_SQL " END) "
 			  "  FROM tego.job_runs r JOIN tego.jobs j ON j.job_id = r.job_id "
 			  " WHERE j.kind = 'app' AND r.status IN ('pending', 'running')",
 			  0, NULL, NULL, NULL, TEGO_SNAPSHOT_WRITE, 1);
@@ -714,7 +844,7 @@ record_outcome(RunningJob *rj, const char *status, TimestampTz started,
 			  "RETURNING pg_catalog.jsonb_build_object('run_id', r.run_id,"
 			  " 'job_id', r.job_id, 'job', r.job_name, 'scheduled_for', r.scheduled_for,"
 			  " 'status', r.status, 'started_at', r.started_at,"
-			  " 'finished_at', r.finished_at, 'message', r.message)",
+			  " 'finished_at', r.finished_at)",
 			  5, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
 	if (SPI_processed == 1)
 		run_event("run-finished", rj->job_name,
@@ -840,15 +970,16 @@ collect_job_workers(TimestampTz now)
 						"the job workers exited before the job started";
 					break;
 			}
-			record_outcome(rj, status, taker != 0 ? slot->started_at : 0,
-						   done && slot->finished_at ? slot->finished_at : now,
-						   message);
-			group_release(group);
-			running = foreach_delete_current(running, lc);
+			/* NB: forgotten only once the pass has committed; see scheduler_pass() */
+			if (!rj->recorded)
+				record_outcome(rj, status, taker != 0 ? slot->started_at : 0,
+							   done && slot->finished_at ? slot->finished_at : now,
+							   message);
+			rj->recorded = true;
 			continue;
 		}
 
-		if (slot->timeout_ms <= 0 || rj->terminated)
+		if (slot->timeout_ms <= 0 || rj->terminated || rj->recorded)
 			continue;
 		if (taker != 0 && slot->started_at != 0)
 		{
@@ -881,6 +1012,47 @@ collect_job_workers(TimestampTz now)
 		}
 	}
 	return next;
+}
+
+/*
+ * After the pass that recorded them has committed: forget the runs whose
+ * outcome it wrote (committed says so), or, after an error, let the next
+ * pass record them again.
+ */
+static void
+settle_recorded_runs(bool committed)
+{
+	ListCell   *lc;
+
+	foreach(lc, running)
+	{
+		RunningJob *rj = lfirst(lc);
+
+		if (!rj->recorded)
+			continue;
+		if (!committed)
+		{
+			rj->recorded = false;
+			continue;
+		}
+		group_release(rj->group);
+		pfree(rj->job_name);
+		pfree(rj);
+		running = foreach_delete_current(running, lc);
+	}
+}
+
+/* The runs handed to job workers whose outcome is not recorded yet. */
+static int
+running_count(void)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, running)
+		if (!((RunningJob *) lfirst(lc))->recorded)
+			n++;
+	return n;
 }
 
 /*
@@ -1045,6 +1217,7 @@ launch_group(List *members)
 
 		rj->run_id = req->run_id;
 		rj->job_name = pstrdup(req->job_name);
+		rj->role_oid = req->role_oid;
 		rj->group = group;
 		rj->index = i++;
 		running = lappend(running, rj);
@@ -1202,6 +1375,8 @@ scheduler_pass(void)
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(PassContext);
 	pgstat_report_activity(STATE_IDLE, NULL);
+	settle_recorded_runs(true);
+	careful = false;
 
 	/* start job workers only once their runs are committed as running */
 	foreach(lc, launch_runs(launch))
@@ -1254,6 +1429,34 @@ scheduler_shutdown(int code, Datum arg)
 	}
 }
 
+/*
+ * Pin the settings the scheduler's own statements depend on.  NB: the
+ * scheduler is a superuser session in a database that an application role
+ * may own, and ALTER DATABASE ... SET applies to every session there: no
+ * name may resolve through a schema that role can create objects in (its
+ * operators and functions would run as superuser), and no timeout, read-only
+ * default or role it sets may stop the passes of every job.
+ */
+static void
+pin_settings(void)
+{
+	static const char *const pinned[][2] = {
+		{"search_path", "pg_catalog, pg_temp"},
+		{"role", "none"},
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"DateStyle", "ISO, MDY"},
+		{"IntervalStyle", "postgres"},
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(pinned); i++)
+		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+}
+
 /* Entry point of the "tego scheduler" background worker. */
 void
 tego_scheduler_main(Datum main_arg)
@@ -1263,6 +1466,7 @@ tego_scheduler_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(tego_database, NULL, 0);
+	pin_settings();
 	pgstat_report_appname("tego scheduler");
 	tego_plan_options = 0;		/* see tego_prepare() */
 	{
@@ -1321,7 +1525,10 @@ tego_scheduler_main(Datum main_arg)
 			AbortCurrentTransaction();
 			MemoryContextSwitchTo(PassContext);
 			pgstat_report_activity(STATE_IDLE, NULL);
+			/* what the pass wrote is gone: memory follows the tables */
+			settle_recorded_runs(false);
 			loaded_extension = InvalidOid;
+			careful = true;
 			wake = GetCurrentTimestamp() + USECS_PER_SEC;
 		}
 		PG_END_TRY();

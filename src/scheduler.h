@@ -159,6 +159,16 @@ typedef struct TegoRunGroup
 /* settings (tego.c) */
 extern char *tego_database;
 extern int	tego_max_running_jobs;
+extern int	tego_max_running_jobs_per_role;
+
+/* The running-job slots one role may hold (tego.max_running_jobs_per_role). */
+static inline int
+tego_running_jobs_per_role(void)
+{
+	if (tego_max_running_jobs_per_role < 0)
+		return (tego_max_running_jobs + 1) / 2;
+	return Min(tego_max_running_jobs_per_role, tego_max_running_jobs);
+}
 extern int	tego_job_run_retention;
 extern bool tego_allow_superuser_jobs;
 extern bool tego_enable_scheduler;

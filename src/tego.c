@@ -36,6 +36,7 @@ static int	tego_max_leases = 1000;
 /* Scheduler settings. */
 char	   *tego_database = NULL;
 int			tego_max_running_jobs = 5;
+int			tego_max_running_jobs_per_role = -1;
 int			tego_job_run_retention = 7 * 24 * 60 * 60;
 bool		tego_allow_superuser_jobs = false;
 bool		tego_enable_scheduler = true;
@@ -106,6 +107,16 @@ _PG_init(void)
 							&tego_max_running_jobs,
 							5,
 							1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tego.max_running_jobs_per_role",
+							"Most SQL jobs of one role the scheduler runs at the same time.",
+							"-1 means half of tego.max_running_jobs, rounded up, so that one role's long jobs leave slots for the others.",
+							&tego_max_running_jobs_per_role,
+							-1,
+							-1, 1000,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

@@ -233,7 +233,7 @@ psql_try() {
 }
 
 psql_q "CREATE EXTENSION pg_cron" "CREATE EXTENSION tego" \
-	"CREATE ROLE bench_job NOLOGIN" "CREATE SEQUENCE bench_names" >/dev/null ||
+	"CREATE ROLE bench_job LOGIN" "CREATE SEQUENCE bench_names" >/dev/null ||
 	tego_die "setting up the extensions failed"
 CRON_VERSION=$(psql_q "SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'")
 MACHINE="nproc=$(nproc), cpu=${CPU_MODEL:-unknown}, mem=$MEM, $PGVERSION, pg_cron $CRON_VERSION (Debian postgresql-15-cron $CRON_DEB)"

@@ -285,7 +285,7 @@ step "12. Schedule a job: every 2 seconds, as a role without LOGIN; the tego sch
 sql "DO \$\$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tego_demo_jobs') THEN
-    CREATE ROLE tego_demo_jobs NOLOGIN;
+    CREATE ROLE tego_demo_jobs LOGIN;
   END IF;
   PERFORM tego.unschedule(name) FROM tego.jobs WHERE name = 'demo-tick';
 END

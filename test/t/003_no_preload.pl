@@ -44,7 +44,7 @@ is($node->safe_psql('postgres',
 
 # the scheduler's functions refuse nothing here; jobs are stored, not run
 $node->safe_psql('postgres', q{
-	CREATE ROLE tego_job NOLOGIN;
+	CREATE ROLE tego_job LOGIN;
 	SELECT tego.schedule('later', '@daily', 'SELECT 1', username => 'tego_job');
 });
 is($node->safe_psql('postgres', q{SELECT count(*) FROM tego.jobs}), 1,

@@ -33,7 +33,7 @@ $node->start;
 $node->safe_psql(
 	'postgres', q{
 CREATE EXTENSION tego;
-CREATE ROLE tego_job NOLOGIN;
+CREATE ROLE tego_job LOGIN;
 CREATE TABLE ticks (ts timestamptz NOT NULL);
 GRANT INSERT ON ticks TO tego_job;
 });

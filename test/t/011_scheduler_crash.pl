@@ -25,7 +25,7 @@ $node->start;
 $node->safe_psql(
 	'postgres', q{
 CREATE EXTENSION tego;
-CREATE ROLE tego_job NOLOGIN;
+CREATE ROLE tego_job LOGIN;
 });
 
 

@@ -21,7 +21,7 @@ $primary->start;
 $primary->safe_psql(
 	'postgres', q{
 CREATE EXTENSION tego;
-CREATE ROLE tego_job NOLOGIN;
+CREATE ROLE tego_job LOGIN;
 CREATE TABLE ticks (ts timestamptz NOT NULL, node text NOT NULL);
 GRANT INSERT ON ticks TO tego_job;
 });

@@ -97,7 +97,7 @@ is_deeply([ grep { /tego/ } server_lines(log_from($off)) ], [], 'and it said not
 
 q1(q{
 CREATE EXTENSION tego;
-CREATE ROLE tego_job NOLOGIN;
+CREATE ROLE tego_job LOGIN;
 CREATE TABLE ticks (ts timestamptz NOT NULL, job text NOT NULL);
 GRANT INSERT ON ticks TO tego_job;
 SELECT 1 FROM tego.schedule('tick1', '* * * * * *',

@@ -13,7 +13,7 @@ $node->start;
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION tego;
-	CREATE ROLE tego_job NOLOGIN;
+	CREATE ROLE tego_job LOGIN;
 	SELECT tego.schedule('nightly', '0 3 * * *', 'SELECT 1', username => 'tego_job');
 });
 ok( $node->poll_query_until('postgres',

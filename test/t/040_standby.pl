@@ -30,7 +30,7 @@ $primary->start;
 $primary->safe_psql(
 	'postgres', q{
 CREATE EXTENSION tego;
-CREATE ROLE tego_job NOLOGIN;
+CREATE ROLE tego_job LOGIN;
 -- the SQL job below records which scheduled time it ran for: with overlap
 -- 'skip' its only 'running' run is the one running the command
 CREATE TABLE ticks (scheduled_for timestamptz, ran_at timestamptz NOT NULL,

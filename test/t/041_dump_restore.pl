@@ -32,7 +32,7 @@ $node->append_conf('postgresql.conf', "shared_preload_libraries = 'tego'");
 $node->start;
 
 my $setup_roles = q{
-CREATE ROLE tego_job NOLOGIN;
+CREATE ROLE tego_job LOGIN;
 };
 $node->safe_psql('postgres', $setup_roles . q{
 CREATE EXTENSION tego;
