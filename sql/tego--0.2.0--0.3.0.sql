@@ -18,12 +18,6 @@ BEGIN
     IF v IS NULL THEN
         RAISE EXCEPTION '% must not be null', what USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF extract(month FROM v) <> 0 OR extract(year FROM v) <> 0 THEN
-        RAISE EXCEPTION '% must not have a month or year part', what
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('The value given was %s.', v),
-                  HINT = 'Give it in days, hours, minutes or seconds.';
-    END IF;
     IF v <= interval '0' THEN
         RAISE EXCEPTION '% must be positive', what USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -31,6 +25,12 @@ BEGIN
         RAISE EXCEPTION '% must be at most %', what, max
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('The value given was %s.', v);
+    END IF;
+    IF extract(month FROM v) <> 0 OR extract(year FROM v) <> 0 THEN
+        RAISE EXCEPTION '% must not have a month or year part', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The value given was %s.', v),
+                  HINT = 'Give it in days, hours, minutes or seconds.';
     END IF;
 END
 $$;

@@ -208,6 +208,7 @@ log_timezone = 'UTC'
 timezone = 'UTC'
 tego.database = 'postgres'
 tego.max_running_jobs = 100
+tego.max_running_jobs_per_role = 100
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 cron.max_running_jobs = 32

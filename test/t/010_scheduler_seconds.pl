@@ -28,6 +28,7 @@ $node->append_conf(
 shared_preload_libraries = 'tego'
 max_worker_processes = 16
 tego.max_running_jobs = 10
+tego.max_running_jobs_per_role = 10
 });
 $node->start;
 $node->safe_psql(

@@ -19,6 +19,8 @@ $node->safe_psql('postgres', q{
 ok( $node->poll_query_until('postgres',
 		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'tego scheduler'}),
 	'the scheduler runs');
+# its first pass marks the runs a crash left running: wait for it to end
+$node->wait_for_log(qr/tego scheduler started in database/);
 
 # history: two old finished runs, one recent, one still open
 $node->safe_psql('postgres', q{

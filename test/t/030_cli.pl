@@ -36,7 +36,7 @@ $node->append_conf('postgresql.conf', qq{shared_preload_libraries = 'tego'});
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION tego;
-CREATE ROLE app;
+CREATE ROLE app LOGIN;
 CREATE DATABASE app;
 });
 $node->safe_psql('app', 'CREATE EXTENSION tego');
