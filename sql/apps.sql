@@ -79,14 +79,61 @@ SELECT app, status, version FROM app_state;
 SELECT tego.app_status_set('main', 'running', repeat('m', 1024));
 SELECT app, octet_length(message) FROM app_state WHERE app = 'main';
 
--- tego.max_apps (100 here) caps the apps shared memory holds
-SELECT count(tego.app_status_set('many-' || g, 'running')) FROM generate_series(1, 98) g;
+-- one database keeps at most tego.max_apps_per_database apps (by default
+-- half of tego.max_apps, 100 here)
+SELECT count(tego.app_status_set('many-' || g, 'running')) FROM generate_series(1, 48) g;
 SELECT count(*) FROM tego.apps;
 SELECT tego.app_status_set('one-too-many', 'running');
 SELECT tego.app_status_set('main', 'stopped');
-SELECT count(*) FILTER (WHERE tego.app_forget('many-' || g)) FROM generate_series(1, 98) g;
+RESET ROLE;
+-- one role at most tego.max_apps_per_role (by default as many)
+SET tego.max_apps_per_database = 1000;
+SET tego.max_apps_per_role = 10;
+SET ROLE regress_apps_app;
+SELECT tego.app_status_set('one-too-many', 'running');
+RESET ROLE;
+-- tego.max_apps caps the apps shared memory holds
+SET tego.max_apps_per_database = 1000;
+RESET tego.max_apps_per_role;
+SET ROLE regress_apps_app;
+SELECT count(tego.app_status_set('more-' || g, 'running')) FROM generate_series(1, 50) g;
+SELECT tego.app_status_set('one-too-many', 'running');
+SELECT count(*) FILTER (WHERE tego.app_forget('many-' || g)) FROM generate_series(1, 48) g;
+SELECT count(*) FILTER (WHERE tego.app_forget('more-' || g)) FROM generate_series(1, 50) g;
 SELECT tego.app_status_set('one-more', 'running');
 RESET ROLE;
+RESET tego.max_apps_per_database;
+
+-- an app belongs to the role that set it first: another role may not
+-- change or forget it, and reads its status, not its message, error or pid
+CREATE ROLE regress_apps_other NOLOGIN;
+GRANT USAGE ON SCHEMA tego TO regress_apps_other;
+GRANT EXECUTE ON FUNCTION
+    tego.app_status_set(text, text, text, text),
+    tego.app_maintaining_set(text, text, text, text, text),
+    tego.app_forget(text), tego._apps()
+  TO regress_apps_other;
+GRANT SELECT ON tego.apps TO regress_apps_other;
+SET ROLE regress_apps_app;
+SELECT tego.app_status_set('main', 'error', 'failed', 'password authentication failed');
+SET ROLE regress_apps_other;
+SELECT tego.app_status_set('main', 'running');
+SELECT tego.app_maintaining_set('main', 'pm.enable', 'command_begin');
+SELECT tego.app_forget('main');
+SELECT app, status, message, error, pid, version, owner FROM tego.apps ORDER BY app;
+SELECT app, status, message, error, pid FROM tego._apps() ORDER BY app;
+-- its own app is its own
+SELECT tego.app_status_set('other-app', 'running', 'mine');
+SELECT app, message, owner FROM tego.apps WHERE owner = current_user;
+SELECT tego.app_forget('other-app');
+RESET ROLE;
+-- a member of the owner may change it
+GRANT regress_apps_app TO regress_apps_other;
+SET ROLE regress_apps_other;
+SELECT tego.app_status_set('main', 'running');
+SELECT app, status, message, owner FROM tego.apps WHERE app = 'main';
+RESET ROLE;
+REVOKE regress_apps_app FROM regress_apps_other;
 
 -- a role without grants can do nothing
 CREATE ROLE regress_apps_nobody NOLOGIN;
@@ -94,12 +141,13 @@ GRANT USAGE ON SCHEMA tego TO regress_apps_nobody;
 SET ROLE regress_apps_nobody;
 SELECT tego.app_status_set('main', 'stopped');
 SELECT count(*) FROM tego.apps;
+SELECT count(*) FROM tego._app_entries();
 RESET ROLE;
 
 SELECT tego.app_forget(app) FROM tego.apps;
 DROP VIEW app_state;
-DROP OWNED BY regress_apps_app, regress_apps_nobody;
-DROP ROLE regress_apps_app, regress_apps_nobody;
+DROP OWNED BY regress_apps_app, regress_apps_other, regress_apps_nobody;
+DROP ROLE regress_apps_app, regress_apps_other, regress_apps_nobody;
 
 -- tego.status(): one row of health
 SELECT preloaded, scheduler_pid IS NOT NULL AS scheduler_found,

@@ -103,11 +103,74 @@ RESET ROLE;
 SET tego.max_leases = 3;
 SET ROLE regress_lease_app;
 SELECT count(*) FROM tego.leases;
-SELECT tego.lease_acquire('one-too-many', 'node-a');
+-- a new name reclaims a released lease (the name per-session): its token
+-- is kept as a floor that new names start above
+SELECT acquired, token FROM tego.lease_acquire('one-too-many', 'node-a');
+SELECT name FROM tego.leases ORDER BY name;
+-- no lease is released or a day old: no room
+SELECT tego.lease_acquire('one-more', 'node-a');
 -- an existing name is still fine
 SELECT acquired FROM tego.lease_acquire('leader', 'node-b');
 RESET ROLE;
 RESET tego.max_leases;
+
+-- ttl: months have no fixed length and are refused; so is anything that
+-- would end before now or after a day from now
+SET ROLE regress_lease_app;
+SELECT tego.lease_acquire('leader', 'node-b', '1 month -30 days 00:00:01');
+SELECT tego.lease_renew('leader', 'node-b', 2, '1 day 00:00:01');
+SELECT tego.lease_acquire('leader', 'node-b', '1 day -24:00:01');
+SELECT tego.lease_acquire('leader', 'node-b', '100000000 days -2399999976:00:00');
+RESET ROLE;
+
+-- every lease has an owner: the role that made its name; another role may
+-- not renew, release, assert or take it, and reads neither its holder nor
+-- its token
+CREATE ROLE regress_lease_other NOLOGIN;
+GRANT USAGE ON SCHEMA tego TO regress_lease_other;
+GRANT EXECUTE ON FUNCTION
+    tego.lease_acquire(text, text, interval, boolean),
+    tego.lease_renew(text, text, bigint, interval),
+    tego.lease_release(text, text, bigint), tego.lease_assert(text, bigint)
+  TO regress_lease_other;
+GRANT SELECT ON tego.leases TO regress_lease_other;
+SELECT name, holder, token, owner FROM tego.leases WHERE name = 'leader';
+SET ROLE regress_lease_other;
+SELECT tego.lease_renew('leader', 'node-b', 2);
+SELECT tego.lease_release('leader', 'node-b', 2);
+SELECT tego.lease_assert('leader', 2);
+SELECT tego.lease_acquire('leader', 'node-b');
+SELECT tego.lease_acquire('short', 'node-c');
+SELECT name, holder, token, session_pid, owner, live FROM tego.leases ORDER BY name;
+-- its own lease is its own
+SELECT acquired, holder, token FROM tego.lease_acquire('other-leader', 'node-c');
+SELECT name, holder, token, owner FROM tego.leases WHERE owner = current_user;
+RESET ROLE;
+-- a member of the owner may act for it
+GRANT regress_lease_app TO regress_lease_other;
+SET ROLE regress_lease_other;
+SELECT tego.lease_renew('leader', 'node-b', 2) > now() AS renewed_by_a_member;
+SELECT holder, token FROM tego.leases WHERE name = 'leader';
+RESET ROLE;
+REVOKE regress_lease_app FROM regress_lease_other;
+
+-- tego.max_leases_per_role caps the names of one role; making one more
+-- reclaims the role's own leases that are not live (released first), and
+-- a name made again starts above every reclaimed token
+SET tego.max_leases_per_role = 1;
+SET ROLE regress_lease_other;
+SELECT tego.lease_acquire('other-second', 'node-c');
+SELECT token AS other_token FROM tego.leases WHERE name = 'other-leader' \gset
+SELECT tego.lease_release('other-leader', 'node-c', :other_token);
+SELECT acquired, token > :other_token AS above_the_floor
+  FROM tego.lease_acquire('other-second', 'node-c');
+SELECT name FROM tego.leases WHERE owner = current_user;
+SELECT tego.lease_release(name, holder, token) FROM tego.leases WHERE name = 'other-second';
+SELECT acquired, token > :other_token AS above_the_floor
+  FROM tego.lease_acquire('other-leader', 'node-c');
+RESET ROLE;
+RESET tego.max_leases_per_role;
+SELECT token > 0 AS has_floor FROM tego.lease_floor;
 
 -- a role without grants can do nothing
 CREATE ROLE regress_lease_nobody NOLOGIN;
@@ -119,5 +182,5 @@ SELECT count(*) FROM tego.leases;
 SELECT count(*) FROM tego.lease_state;
 RESET ROLE;
 
-DROP OWNED BY regress_lease_app, regress_lease_nobody;
-DROP ROLE regress_lease_app, regress_lease_nobody;
+DROP OWNED BY regress_lease_app, regress_lease_other, regress_lease_nobody;
+DROP ROLE regress_lease_app, regress_lease_other, regress_lease_nobody;

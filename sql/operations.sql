@@ -73,6 +73,31 @@ SELECT tego.plugin_end('crm', 'worker-1', false, repeat('e', 8193));
 SELECT count(*) AS under_way FROM tego.plugin_operations;
 RESET ROLE;
 
+-- months have no fixed length: refused
+SET ROLE regress_ops_app;
+SELECT tego.plugin_begin('crm', 'upgrade', 'worker-1', '1 month -30 days 00:00:01');
+SELECT tego.plugin_begin('crm', 'upgrade', 'worker-1', '-1 day 23:59:59');
+RESET ROLE;
+
+-- a guard belongs to the role that took it: another role may neither end
+-- it nor take it over, and does not read its holder
+CREATE ROLE regress_ops_other NOLOGIN;
+GRANT USAGE ON SCHEMA tego TO regress_ops_other;
+GRANT EXECUTE ON FUNCTION
+    tego.plugin_begin(text, text, text, interval),
+    tego.plugin_end(text, text, boolean, text)
+  TO regress_ops_other;
+GRANT SELECT ON tego.plugin_operations TO regress_ops_other;
+SET ROLE regress_ops_app;
+SELECT name, operation, holder, owner FROM tego.plugin_begin('crm', 'install', 'worker-1');
+SET ROLE regress_ops_other;
+SELECT tego.plugin_end('crm', 'worker-1', true);
+SELECT tego.plugin_begin('crm', 'install', 'worker-1');
+SELECT name, operation, holder, session_pid, owner, live FROM tego.plugin_operations;
+SET ROLE regress_ops_app;
+SELECT tego.plugin_end('crm', 'worker-1', true);
+RESET ROLE;
+
 -- a role without grants can do nothing
 CREATE ROLE regress_ops_nobody NOLOGIN;
 GRANT USAGE ON SCHEMA tego TO regress_ops_nobody;
@@ -82,5 +107,5 @@ SELECT count(*) FROM tego.plugin_operations;
 RESET ROLE;
 
 SELECT name FROM tego.plugin_remove('{crm,mail}');
-DROP OWNED BY regress_ops_app, regress_ops_nobody;
-DROP ROLE regress_ops_app, regress_ops_nobody;
+DROP OWNED BY regress_ops_app, regress_ops_other, regress_ops_nobody;
+DROP ROLE regress_ops_app, regress_ops_other, regress_ops_nobody;

@@ -8,7 +8,12 @@
  *	  The state is ephemeral on purpose: it says what the running processes
  *	  are doing, so it starts empty with the server, and a change takes
  *	  effect at once, whether or not the caller's transaction commits (as
- *	  a sequence does).  Each app belongs to the database it was set in.
+ *	  a sequence does).  Each app belongs to the database it was set in,
+ *	  and to the role that set it first (its owner): only members of that
+ *	  role (and superusers) may change or forget it, and only they (and
+ *	  roles with the privileges of pg_read_all_stats) read its message,
+ *	  error and pid.  Quotas per database and per role keep one database
+ *	  or role from taking every slot.
  *
  *	  Announcing a change with NOTIFY from the caller's transaction would
  *	  put every status change through the NOTIFY lock and a commit of its
@@ -27,6 +32,7 @@
 #include "access/xlog.h"
 #include "catalog/pg_authid.h"
 #include "commands/async.h"
+#include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -37,7 +43,10 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -50,6 +59,13 @@
 /* settings (PGC_POSTMASTER: they size shared memory) */
 int			tego_max_apps = 100;
 int			tego_max_message_bytes = 1024;
+
+/* quotas (-1: derived from tego.max_apps; see tego_apps_define_settings) */
+static int	tego_max_apps_per_database = -1;
+static int	tego_max_apps_per_role = -1;
+
+/* tego.max_leases_per_role: read by the SQL lease functions */
+static int	tego_max_leases_per_role = 100;
 
 /* Longest app or command name. */
 #define APP_NAME_BYTES		(NAMEDATALEN - 1)
@@ -84,6 +100,7 @@ typedef struct AppSlot
 {
 	Oid			database_oid;	/* InvalidOid: free */
 	char		name[NAMEDATALEN];
+	Oid			owner;			/* the role that set it first */
 	int			status;			/* index into app_statuses */
 	int			previous_status;	/* status before a command; -1: none */
 	int			maintaining;	/* index into maintaining_statuses; -1 */
@@ -127,6 +144,45 @@ PG_FUNCTION_INFO_V1(app_status_set);
 PG_FUNCTION_INFO_V1(app_maintaining_set);
 PG_FUNCTION_INFO_V1(app_forget);
 PG_FUNCTION_INFO_V1(app_list);
+PG_FUNCTION_INFO_V1(app_entries);
+
+/*
+ * Define the quota settings of the shared state (at every load: they size
+ * nothing): apps per database and per role, and leases per role.
+ */
+void
+tego_apps_define_settings(void)
+{
+	DefineCustomIntVariable("tego.max_apps_per_database",
+							"Most apps whose status one database keeps.",
+							"-1 means half of tego.max_apps, so that one database cannot take every slot.",
+							&tego_max_apps_per_database,
+							-1,
+							-1, 100000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tego.max_apps_per_role",
+							"Most apps whose status one role keeps, over all databases.",
+							"-1 means the value of tego.max_apps_per_database.",
+							&tego_max_apps_per_role,
+							-1,
+							-1, 100000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tego.max_leases_per_role",
+							"Most lease names one role keeps.",
+							"A role that has this many reclaims its leases that are not live to make a new one.",
+							&tego_max_leases_per_role,
+							100,
+							1, 1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+}
 
 /* For tego.status(): apps and notifiers in use, and their limits. */
 void
@@ -267,17 +323,38 @@ lookup_value(const char *value, const char *const *list, const char *what)
  * ------------------------------------------------------------------------
  */
 
+/* Most apps one database may keep (tego.max_apps_per_database). */
+static int
+database_quota(void)
+{
+	if (tego_max_apps_per_database >= 0)
+		return tego_max_apps_per_database;
+	return Max(tego_apps->max_apps / 2, 1);
+}
+
+/* Most apps one role may keep (tego.max_apps_per_role). */
+static int
+role_quota(void)
+{
+	if (tego_max_apps_per_role >= 0)
+		return tego_max_apps_per_role;
+	return database_quota();
+}
+
 /*
- * The slot of app in this database, created (status initializing) when
- * create and there is none; NULL when there is none and !create.  Call
- * with the lock held exclusively; on error, the lock is released by the
- * error cleanup.
+ * The slot of app in this database, created (status initializing, owned by
+ * owner) when create and there is none; NULL when there is none and
+ * !create.  Call with the lock held exclusively; it is released before a
+ * quota error.
  */
 static AppSlot *
-find_app(const char *app, bool create)
+find_app(const char *app, bool create, Oid owner)
 {
 	int			i;
 	AppSlot    *free_slot = NULL;
+	int			in_database = 0;
+	int			of_owner = 0;
+	int			quota;
 
 	for (i = 0; i < tego_apps->max_apps; i++)
 	{
@@ -285,11 +362,37 @@ find_app(const char *app, bool create)
 
 		if (s->database_oid == MyDatabaseId && strcmp(s->name, app) == 0)
 			return s;
-		if (free_slot == NULL && !OidIsValid(s->database_oid))
-			free_slot = s;
+		if (!OidIsValid(s->database_oid))
+		{
+			if (free_slot == NULL)
+				free_slot = s;
+			continue;
+		}
+		if (s->database_oid == MyDatabaseId)
+			in_database++;
+		if (s->owner == owner)
+			of_owner++;
 	}
 	if (!create)
 		return NULL;
+	if (in_database >= (quota = database_quota()))
+	{
+		LWLockRelease(tego_apps->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many apps in database \"%s\"", get_database_name(MyDatabaseId)),
+				 errdetail("tego.max_apps_per_database is %d.", quota),
+				 errhint("Forget apps that are gone with tego.app_forget(), or raise tego.max_apps_per_database.")));
+	}
+	if (of_owner >= (quota = role_quota()))
+	{
+		LWLockRelease(tego_apps->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many apps for role \"%s\"", GetUserNameFromId(owner, false)),
+				 errdetail("tego.max_apps_per_role is %d.", quota),
+				 errhint("Forget apps that are gone with tego.app_forget(), or raise tego.max_apps_per_role.")));
+	}
 	if (free_slot == NULL)
 	{
 		int			max_apps = tego_apps->max_apps;
@@ -304,11 +407,52 @@ find_app(const char *app, bool create)
 	memset(free_slot, 0, sizeof(AppSlot));
 	free_slot->database_oid = MyDatabaseId;
 	strlcpy(free_slot->name, app, NAMEDATALEN);
+	free_slot->owner = owner;
 	free_slot->status = APP_INITIALIZING;
 	free_slot->previous_status = -1;
 	free_slot->maintaining = -1;
 	tego_apps->napps++;
 	return free_slot;
+}
+
+/*
+ * Take the lock exclusively and return the slot of app in this database
+ * for a change by the caller: created for it when create and there is none
+ * (NULL when there is none and !create).  Raises 42501 when the app belongs
+ * to a role the caller is not a member of.
+ */
+static AppSlot *
+lock_app_for_change(const char *app, bool create)
+{
+	Oid			me = GetOuterUserId();
+	Oid			allowed = InvalidOid;	/* an owner the caller may act for */
+
+	for (;;)
+	{
+		AppSlot    *s;
+		Oid			owner;
+
+		LWLockAcquire(tego_apps->lock, LW_EXCLUSIVE);
+		s = find_app(app, create, me);
+		if (s == NULL || s->owner == me ||
+			(OidIsValid(allowed) && s->owner == allowed))
+			return s;
+		owner = s->owner;
+		LWLockRelease(tego_apps->lock);
+
+		/*
+		 * NB: membership is looked up in the catalogs, which must not be
+		 * done under an LWLock; the slot is looked up again afterwards, and
+		 * checked again if it changed hands meanwhile
+		 */
+		if (!is_member_of_role(me, owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for app \"%s\"", app),
+					 errdetail("The app belongs to another role."),
+					 errhint("Change it as its owning role or a member of that role.")));
+		allowed = owner;
+	}
 }
 
 static void
@@ -448,8 +592,7 @@ app_status_set(PG_FUNCTION_ARGS)
 	check_message(message, "message");
 	check_message(error, "error");
 
-	LWLockAcquire(tego_apps->lock, LW_EXCLUSIVE);
-	s = find_app(app, true);
+	s = lock_app_for_change(app, true);
 	s->status = status;
 	finish_change(s, message, error);
 	PG_RETURN_VOID();
@@ -483,8 +626,7 @@ app_maintaining_set(PG_FUNCTION_ARGS)
 	check_message(message, "message");
 	check_message(error, "error");
 
-	LWLockAcquire(tego_apps->lock, LW_EXCLUSIVE);
-	s = find_app(app, true);
+	s = lock_app_for_change(app, true);
 	switch (maintaining)
 	{
 		case MAINT_BEGIN:
@@ -522,8 +664,7 @@ app_forget(PG_FUNCTION_ARGS)
 	require_app_store();
 	check_name(app, "app name");
 
-	LWLockAcquire(tego_apps->lock, LW_EXCLUSIVE);
-	s = find_app(app, false);
+	s = lock_app_for_change(app, false);
 	if (s)
 	{
 		/* announced as not_found, then the slot is free */
@@ -548,6 +689,7 @@ app_forget(PG_FUNCTION_ARGS)
 typedef struct AppCopy
 {
 	char		name[NAMEDATALEN];
+	Oid			owner;
 	int			status;
 	int			previous_status;
 	int			maintaining;
@@ -564,6 +706,7 @@ static void
 copy_app(AppSlot *s, AppCopy *c)
 {
 	memcpy(c->name, s->name, NAMEDATALEN);
+	c->owner = s->owner;
 	c->status = s->status;
 	c->previous_status = s->previous_status;
 	c->maintaining = s->maintaining;
@@ -577,16 +720,21 @@ copy_app(AppSlot *s, AppCopy *c)
 }
 
 /*
- * tego._apps() RETURNS SETOF record: the apps of this database (the view
- * tego.apps).
+ * Put the apps of this database into the result of an SRF, as reader sees
+ * them: the message, error and pid of an app only when reader is a member
+ * of its owner or has the privileges of pg_read_all_stats (as
+ * pg_stat_activity shows queries); the owner too when with_owner.
  */
-Datum
-app_list(PG_FUNCTION_ARGS)
+static void
+list_apps(FunctionCallInfo fcinfo, Oid reader, bool with_owner)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	AppCopy    *copies;
 	int			n = 0;
 	int			i;
+	bool		reads_all;
+	Oid			seen_owner = InvalidOid;
+	bool		sees = false;
 
 	require_app_store();
 	InitMaterializedSRF(fcinfo, 0);
@@ -602,12 +750,19 @@ app_list(PG_FUNCTION_ARGS)
 	}
 	LWLockRelease(tego_apps->lock);
 
+	reads_all = has_privs_of_role(reader, ROLE_PG_READ_ALL_STATS);
 	for (i = 0; i < n; i++)
 	{
 		AppCopy    *c = &copies[i];
-		Datum		values[10];
-		bool		nulls[10] = {0};
+		Datum		values[11];
+		bool		nulls[11] = {0};
+		char	   *owner_name;
 
+		if (!OidIsValid(seen_owner) || c->owner != seen_owner)
+		{
+			seen_owner = c->owner;
+			sees = reads_all || is_member_of_role(reader, c->owner);
+		}
 		values[0] = CStringGetTextDatum(c->name);
 		values[1] = CStringGetTextDatum(app_statuses[c->status]);
 		if (c->previous_status >= 0)
@@ -622,19 +777,61 @@ app_list(PG_FUNCTION_ARGS)
 			values[4] = CStringGetTextDatum(maintaining_statuses[c->maintaining]);
 		else
 			nulls[4] = true;
-		if (c->message)
+		if (c->message && sees)
 			values[5] = CStringGetTextDatum(c->message);
 		else
 			nulls[5] = true;
-		if (c->error)
+		if (c->error && sees)
 			values[6] = CStringGetTextDatum(c->error);
 		else
 			nulls[6] = true;
 		values[7] = TimestampTzGetDatum(c->updated_at);
 		values[8] = Int32GetDatum(c->pid);
+		nulls[8] = !sees;
 		values[9] = Int64GetDatum((int64) c->version);
+		if (with_owner)
+		{
+			/* NULL when the owner has been dropped */
+			owner_name = GetUserNameFromId(c->owner, true);
+			if (owner_name)
+				values[10] = DirectFunctionCall1(namein, CStringGetDatum(owner_name));
+			else
+				nulls[10] = true;
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+}
+
+/*
+ * tego._apps() RETURNS SETOF record: the apps of this database, as the
+ * view tego.apps showed them before 0.3.0.  NB: SECURITY DEFINER, so the
+ * reader is the outer user.
+ */
+Datum
+app_list(PG_FUNCTION_ARGS)
+{
+	list_apps(fcinfo, GetOuterUserId(), false);
+	return (Datum) 0;
+}
+
+/*
+ * tego._app_entries() RETURNS SETOF record: the apps of this database with
+ * their owners (the view tego.apps).  Executable by everyone, and run as
+ * the reader of the view: it answers only a role that may read tego.apps.
+ */
+Datum
+app_entries(PG_FUNCTION_ARGS)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Oid			view = get_relname_relid("apps", nsp);
+
+	if (!OidIsValid(view) ||
+		pg_class_aclcheck(view, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for view apps"),
+				 errhint("Read the view tego.apps; it needs the SELECT privilege on it.")));
+	list_apps(fcinfo, GetUserId(), true);
 	return (Datum) 0;
 }
 

@@ -16,6 +16,7 @@
 extern int	tego_max_apps;
 extern int	tego_max_message_bytes;
 
+extern void tego_apps_define_settings(void);
 extern Size tego_apps_shmem_size(void);
 extern void tego_apps_shmem_init(LWLock *lock);
 extern PGDLLEXPORT void tego_notifier_main(Datum main_arg);

@@ -130,6 +130,7 @@ _PG_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	tego_apps_define_settings();
 
 	DefineCustomIntVariable("tego.job_run_retention",
 							"How long the scheduler keeps finished job runs.",

@@ -33,7 +33,9 @@ SELECT plan(154);
 -- as the caller (DESIGN.md: mutating functions are revoked from PUBLIC;
 -- tego.cron_next lets anyone check a schedule; the lease helpers compute
 -- the "live" column of the views tego.leases and tego.plugin_operations
--- for their reader, from the row and pg_locks).  Add such functions here.
+-- for their reader, from the row and pg_locks; tego._sees tells that reader
+-- whether it may see a holder; tego._app_entries, behind tego.apps,
+-- answers only a role that may read that view).  Add such functions here.
 -- "shmem_only": C functions that run no SQL and read no table (they only
 -- change shared memory), which are SECURITY INVOKER with nothing to pin,
 -- and revoked from PUBLIC like the rest.
@@ -42,7 +44,7 @@ SELECT p.oid, p.proname, p.oid::regprocedure::text AS sig, p.prosecdef,
        p.proconfig, l.lanname,
        p.proname = ANY (ARRAY['cron_next', '_lease_lock_class', '_guard_lock_class',
                               '_session_alive', '_lease_live', '_lease_end',
-                              '_guard_live']::name[]) AS pure,
+                              '_guard_live', '_sees', '_app_entries']::name[]) AS pure,
        p.proname = ANY (ARRAY['app_status_set', 'app_maintaining_set',
                               'app_forget']::name[]) AS shmem_only
   FROM pg_catalog.pg_proc p

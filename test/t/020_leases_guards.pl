@@ -81,7 +81,8 @@ COMMIT;
 my ($ret, $err) = fenced_write('node-a', 1);
 isnt($ret, 0, "node-a's fenced transaction fails");
 like($err, qr/lease "writer" is not held with token 1/, '... on lease_assert, saying why');
-like($err, qr/held by "node-b" with token 2/, '... and who holds it now');
+like($err, qr/It is held with another token, or by another holder\./,
+	'... and that another holding has it, without naming its holder or token');
 ($ret, $err) = fenced_write('node-b', 2);
 is($ret, 0, "node-b's fenced transaction commits");
 is(q1(q{SELECT string_agg(writer || '/' || token, ',') FROM ledger}), 'node-b/2',
