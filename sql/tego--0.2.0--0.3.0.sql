@@ -7,7 +7,7 @@
 --
 
 -- Internal: raise an error unless v is a positive interval of at most max
--- with no month or year part (a month has no fixed length, and
+-- (a whole number of days) with no month or year part (a month has no fixed length, and
 -- '1 month -30 days' compares as zero but adds up to a day).
 CREATE FUNCTION tego._check_interval(what text, v interval, max interval)
 RETURNS void
@@ -21,8 +21,14 @@ BEGIN
     IF v <= interval '0' THEN
         RAISE EXCEPTION '% must be positive', what USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF v > max THEN
-        RAISE EXCEPTION '% must be at most %', what, max
+    -- NB: parts so large that adding them to a time overflows are refused
+    -- even when they cancel out ('100000000 days -2399999976 hours')
+    IF v > max OR abs(extract(day FROM v)) > 36500
+       OR abs(extract(epoch FROM v) - extract(day FROM v) * 86400) > 3153600000 THEN
+        -- the bound in words, whatever IntervalStyle is
+        RAISE EXCEPTION '% must be at most %', what,
+              CASE WHEN max = interval '1 day' THEN '1 day'
+                   ELSE extract(epoch FROM max)::bigint / 86400 || ' days' END
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('The value given was %s.', v);
     END IF;
@@ -289,43 +295,6 @@ AS $$
                        FROM pg_catalog.pg_roles r WHERE r.rolname = owner), false)
 $$;
 
--- Raise 22004 or 22023 unless value is a positive interval of at most cap
--- (an interval, as the message shows it).
--- NB: months and years are refused: their length depends on the date, so
--- that '1 month -30 days 00:00:01' compares as one second but may last a
--- day and more.  The rest is checked as it is used: from now on, it must
--- end after now and no later than now + cap.
-CREATE FUNCTION tego._check_interval(what text, value interval, cap text)
-RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    now timestamptz := clock_timestamp();
-    days numeric;
-    secs numeric;
-BEGIN
-    IF value IS NULL THEN
-        RAISE EXCEPTION '% must not be null', what USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF extract(year FROM value) <> 0 OR extract(month FROM value) <> 0 THEN
-        RAISE EXCEPTION '% must be greater than zero and at most %', what, cap
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('The value given was %s.', value),
-                  HINT = 'Give it in days, hours, minutes and seconds: months and years have no fixed length.';
-    END IF;
-    -- NB: bounded before it is added to a timestamp, which could overflow
-    days := extract(day FROM value);
-    secs := extract(epoch FROM value) - days * 86400;
-    IF abs(days) > 1000000 OR abs(secs) > 86400000000
-       OR now + value <= now OR now + value > now + cap::interval THEN
-        RAISE EXCEPTION '% must be greater than zero and at most %', what, cap
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('The value given was %s.', value);
-    END IF;
-END
-$$;
-
 --
 -- Leases
 --
@@ -494,7 +463,7 @@ DECLARE
     me_pid integer;
 BEGIN
     PERFORM tego._check_lease(name, holder, NULL, NULL, true, false, false);
-    PERFORM tego._check_interval('ttl', ttl, '1 day');
+    PERFORM tego._check_interval('ttl', ttl, interval '1 day');
     IF session_bound IS NULL THEN
         RAISE EXCEPTION 'session_bound must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -561,7 +530,7 @@ DECLARE
     now timestamptz := clock_timestamp();
 BEGIN
     PERFORM tego._check_lease(name, holder, token, NULL, true, true, false);
-    PERFORM tego._check_interval('ttl', ttl, '1 day');
+    PERFORM tego._check_interval('ttl', ttl, interval '1 day');
     l := tego._lease_row(name, true);
     PERFORM tego._lease_check_owner(l);
     PERFORM tego._lease_check_held(l, holder, token);
@@ -679,7 +648,7 @@ BEGIN
                   DETAIL = format('The value given was "%s".', operation);
     END IF;
     PERFORM tego._check_holder(holder);
-    PERFORM tego._check_interval('timeout', timeout, '1 day');
+    PERFORM tego._check_interval('timeout', timeout, interval '1 day');
     PERFORM 1 FROM tego.plugins p WHERE p.name = plugin_begin.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'plugin "%" does not exist', name USING ERRCODE = 'undefined_object';
@@ -805,7 +774,6 @@ SELECT app, status, previous_status, command, maintaining_status, message,
 
 REVOKE ALL ON FUNCTION
     tego._acts_for(name),
-    tego._check_interval(text, interval, text),
     tego._lease_check_owner(tego.lease_state),
     tego._lease_reclaim(name, bigint),
     tego._lease_create(text),
