@@ -835,7 +835,7 @@ app_entries(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* The JSON object announced for an app. */
+/* The JSON object announced for an app: what anyone may know of it. */
 static Jsonb *
 app_json(AppCopy *c)
 {
@@ -860,18 +860,12 @@ app_json(AppCopy *c)
 						 maintaining_statuses[c->maintaining]);
 	else
 		appendStringInfoString(&buf, ", \"maintaining_status\": null");
-	appendStringInfoString(&buf, ", \"message\": ");
-	if (c->message)
-		escape_json(&buf, c->message);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, ", \"error\": ");
-	if (c->error)
-		escape_json(&buf, c->error);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfo(&buf, ", \"version\": " UINT64_FORMAT ", \"pid\": %d, \"updated_at\": ",
-					 c->version, c->pid);
+	/*
+	 * NB: no message, error or pid: any role can LISTEN, and those are for
+	 * the members of the app's owner (tego.apps shows them only to them).
+	 */
+	appendStringInfo(&buf, ", \"version\": " UINT64_FORMAT ", \"updated_at\": ",
+					 c->version);
 	escape_json(&buf, timestamptz_to_str(c->updated_at));
 	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
