@@ -47,9 +47,10 @@ SELECT tego.plugin_end('crm', 'worker-2', true);
 
 -- events on tego_plugins
 RESET ROLE;
+-- (no holder or error: tego.plugin_operations shows them to members of the owner only)
 SELECT seq - :start AS n, event, key, payload->>'operation' AS operation,
-       payload->>'holder' AS holder, payload->>'succeeded' AS succeeded,
-       payload->>'error' AS error, payload #>> '{previous,ended}' AS previous_ended
+       payload->>'owner' AS owner, payload->>'succeeded' AS succeeded,
+       payload ?| ARRAY['holder', 'error'] AS names_holder, payload #>> '{previous,ended}' AS previous_ended
   FROM tego.events_since(:start, ARRAY['tego_plugins'])
  WHERE event LIKE 'plugin-operation-%'
  ORDER BY seq;

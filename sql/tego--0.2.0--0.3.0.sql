@@ -489,11 +489,12 @@ BEGIN
     END IF;
 
     IF l.holder IS NOT NULL THEN
-        previous := jsonb_build_object('holder', l.holder, 'token', l.token,
-                                       'ended', tego._lease_end(l));
+        -- NB: events name no holder and no token: any role can LISTEN, and
+        -- tego.leases shows them only to members of the lease's owner
+        previous := jsonb_build_object('ended', tego._lease_end(l));
         PERFORM tego._emit('tego_leases', 'lease-expired', l.name,
-                           jsonb_build_object('name', l.name, 'holder', l.holder,
-                                              'token', l.token, 'expires_at', l.expires_at,
+                           jsonb_build_object('name', l.name, 'owner', l.owner,
+                                              'expires_at', l.expires_at,
                                               'reason', tego._lease_end(l)));
     END IF;
     IF session_bound THEN
@@ -511,8 +512,8 @@ BEGIN
      WHERE s.name = l.name
     RETURNING * INTO l;
     PERFORM tego._emit('tego_leases', 'leader-changed', l.name,
-                       jsonb_build_object('name', l.name, 'holder', l.holder,
-                                          'token', l.token, 'expires_at', l.expires_at,
+                       jsonb_build_object('name', l.name, 'owner', l.owner,
+                                          'expires_at', l.expires_at,
                                           'session_bound', session_bound,
                                           'previous', previous));
     RETURN ROW(true, l.holder, l.token, l.expires_at)::tego.lease_grant;
@@ -560,8 +561,7 @@ BEGIN
         PERFORM pg_advisory_unlock_shared(tego._lease_lock_class(), hashtext(l.name));
     END IF;
     PERFORM tego._emit('tego_leases', 'lease-released', l.name,
-                       jsonb_build_object('name', l.name, 'holder', l.holder,
-                                          'token', l.token));
+                       jsonb_build_object('name', l.name, 'owner', l.owner));
 END
 $$;
 
@@ -682,7 +682,7 @@ BEGIN
             RETURN v;
         END IF;
         IF NOT tego._guard_live(g) THEN
-            previous := jsonb_build_object('holder', g.holder, 'operation', g.operation,
+            previous := jsonb_build_object('operation', g.operation,
                 'ended', CASE WHEN g.expires_at <= clock_timestamp() THEN 'timed out'
                               ELSE 'session ended' END);
         END IF;
@@ -700,7 +700,7 @@ BEGIN
     END IF;
     PERFORM tego._emit('tego_plugins', 'plugin-operation-started', g.name,
                        jsonb_build_object('name', g.name, 'operation', g.operation,
-                                          'holder', g.holder, 'expires_at', g.expires_at,
+                                          'owner', g.owner, 'expires_at', g.expires_at,
                                           'previous', previous));
     SELECT * INTO v FROM tego.plugin_operations o WHERE o.name = g.name;
     RETURN v;
@@ -745,8 +745,7 @@ BEGIN
     END IF;
     PERFORM tego._emit('tego_plugins', 'plugin-operation-ended', g.name,
                        jsonb_build_object('name', g.name, 'operation', g.operation,
-                                          'holder', g.holder, 'succeeded', succeeded,
-                                          'error', error));
+                                          'owner', g.owner, 'succeeded', succeeded));
 END
 $$;
 
