@@ -67,7 +67,11 @@ function sleep(ms) {
 // Whether err is the loss of the connection (the listener reconnects and
 // its subscribers catch up then) rather than an error to report.
 function connectionLost(err) {
-  if (err?.code) return /^(08|57P)/.test(err.code);
+  const code = String(err?.code ?? '');
+  if (/^(08|57P)/.test(code)) return true; // SQLSTATE: connection exception, shutdown
+  if (err?.syscall || ['EPIPE', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ENOTCONN'].includes(code)) {
+    return true; // the socket
+  }
   return /connection (terminated|ended|error)|not queryable/i.test(String(err?.message ?? err));
 }
 
