@@ -2,22 +2,28 @@
  * events.c - "tego events tail": print the events of some topics as they
  * are committed, each once, in seq order, across lost connections.
  *
- * The order of work is what makes it gapless and duplicate-free:
+ * NOTIFY cannot be restricted in PostgreSQL: any role that can connect may
+ * send a notification on tego's channels, with any payload.  So a
+ * notification is only a hint that something may have changed, and what is
+ * printed always comes from what the sender cannot forge:
  *
  *   1. LISTEN on every topic;
  *   2. read the log after the last printed seq with tego.events_since(), in
- *      pages, printing each row and remembering its seq;
- *   3. wait on the socket (poll(), with a self-pipe for signals); a
- *      notification whose seq is above the last printed one means the log
- *      has more: go to 2.  Notifications serve as wake-ups only, so every
- *      line of the log comes from tego.events (full payload, never
- *      "omitted").  tego_apps notifications ("seq": null) are not in the
- *      log and are printed from the notification itself.
+ *      pages, printing each row and remembering its seq (the position moves
+ *      only from the log);
+ *   3. with tego_apps among the topics: read tego.apps and print each app
+ *      whose row changed since the last read (app status lives in shared
+ *      memory, not in the log); the first read only sets the baseline;
+ *   4. wait on the socket (poll(), with a self-pipe for signals).  A
+ *      notification on tego_apps means: read tego.apps again (3); any other
+ *      one, unless it announces a seq already printed: read the log (2).
+ *      A notification's payload is never printed, so a forged one costs a
+ *      read and prints nothing.
  *
  * When the connection is lost: reconnect with a growing delay (100 ms,
- * doubled up to 2 s), then 1 and 2 again from the last printed seq.
- * Anything committed meanwhile is in the log, so nothing is lost; what
- * was printed is never printed again.
+ * doubled up to 2 s), then 1, 2 and 3 from the last printed seq and the
+ * last apps read.  Anything committed meanwhile is in the log, so nothing
+ * is lost; what was printed is never printed again.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -40,9 +46,30 @@
 /* what the steps return besides EXIT_* codes */
 #define TAIL_DONE  (-1)			/* count reached, timeout or signal */
 
+#define APPS_TOPIC "tego_apps"
+
 static const char *const default_topics[] = {
-	"tego_plugins", "tego_jobs", "tego_leases", "tego_apps"
+	"tego_plugins", "tego_jobs", "tego_leases", APPS_TOPIC
 };
+
+/*
+ * The row of an app as tego.apps last showed it, in the form the tego
+ * notifier announces (a JSON object; updated_at as text).
+ */
+#define APPS_QUERY \
+	"SELECT app, pg_catalog.jsonb_build_object(" \
+	"'app', app, 'status', status, 'previous_status', previous_status, " \
+	"'command', command, 'maintaining_status', maintaining_status, " \
+	"'message', message, 'error', error, 'version', version, 'pid', pid, " \
+	"'updated_at', updated_at::pg_catalog.text)::pg_catalog.text " \
+	"FROM tego.apps ORDER BY app"
+
+typedef struct AppSeen
+{
+	char	   *name;
+	char	   *row;			/* the JSON text of its row */
+	bool		present;		/* in the current read */
+} AppSeen;
 
 static struct
 {
@@ -54,6 +81,12 @@ static struct
 	long long	printed;
 	long long	count;			/* 0: no limit */
 	double		deadline;		/* monotonic seconds; 0: none */
+	bool		apps;			/* following tego_apps (from tego.apps) */
+	bool		apps_asked;		/* tego_apps was named with --topic */
+	bool		apps_read;		/* the baseline has been read */
+	AppSeen    *seen;			/* the apps of the last read */
+	int			nseen;
+	int			seen_cap;
 } tail;
 
 static int	sig_pipe[2] = {-1, -1};
@@ -148,59 +181,6 @@ print_event(const char *seq, const char *topic, const char *event,
 		fputc('\n', stdout);
 	}
 	tail.printed++;
-}
-
-/* A notification of an event that is not in the log ("seq": null). */
-static void
-print_notification(const PGnotify *n)
-{
-	const char *s,
-			   *e;
-	char	   *topic = NULL;
-	char	   *event = NULL;
-	char	   *key = NULL;
-	const char *payload = n->extra;
-	size_t		payload_len = strlen(n->extra);
-
-	if (json_get_member(n->extra, "topic", &s, &e) && *s == '"')
-		topic = json_decode_string(s, e);
-	if (json_get_member(n->extra, "event", &s, &e) && *s == '"')
-		event = json_decode_string(s, e);
-	if (json_get_member(n->extra, "key", &s, &e) && *s == '"')
-		key = json_decode_string(s, e);
-	if (json_get_member(n->extra, "payload", &s, &e))
-	{
-		payload = s;
-		payload_len = (size_t) (e - s);
-	}
-	else if (!g_opts.json)
-	{
-		/* not a tego envelope: show the text as it came, as a JSON string */
-		payload = NULL;
-	}
-	if (payload == NULL)
-	{
-		printf("- %s - - ", n->relname);
-		json_write_string(stdout, n->extra);
-		fputc('\n', stdout);
-		tail.printed++;
-	}
-	else if (g_opts.json && payload == n->extra && (topic == NULL || event == NULL))
-	{
-		/* keep --json lines valid whatever was sent */
-		fputs("{\"seq\": null, \"topic\": ", stdout);
-		json_write_string(stdout, n->relname);
-		fputs(", \"event\": null, \"key\": null, \"payload\": ", stdout);
-		json_write_string(stdout, n->extra);
-		fputs(", \"committed_at\": null}\n", stdout);
-		tail.printed++;
-	}
-	else
-		print_event(NULL, topic ? topic : n->relname, event, key,
-					payload, payload_len, NULL);
-	free(topic);
-	free(event);
-	free(key);
 }
 
 /* ---- database steps ------------------------------------------------------ */
@@ -335,6 +315,132 @@ catch_up(void)
 	}
 }
 
+/* The entry of app name in tail.seen, or NULL. */
+static AppSeen *
+find_seen(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < tail.nseen; i++)
+		if (strcmp(tail.seen[i].name, name) == 0)
+			return &tail.seen[i];
+	return NULL;
+}
+
+/* Print one app line, unless --count has been reached. */
+static void
+print_app(const char *event, const char *name, const char *row)
+{
+	if (tail.count > 0 && tail.printed >= tail.count)
+		return;
+	print_event(NULL, APPS_TOPIC, event, name, row, strlen(row), NULL);
+}
+
+/*
+ * Read tego.apps and print what changed since the last read: an app whose
+ * row is new or different as app-status-changed, an app that is no longer
+ * there as app-forgotten (with its last row).  The first read only sets the
+ * baseline.  Returns EXIT_OK, TAIL_DONE (count reached), EXIT_CONNECT
+ * (lost; not reported) or EXIT_SERVER (with *res_out set when asked, else
+ * reported).
+ */
+static int
+read_apps(PGresult **res_out)
+{
+	PGresult   *res;
+	int			rc;
+	int			n,
+				i;
+	bool		print = tail.apps_read;
+
+	if (res_out)
+		*res_out = NULL;
+	rc = db_query_raw(tail.conn, APPS_QUERY, 0, NULL, &res);
+	if (rc == EXIT_SERVER && res_out)
+	{
+		*res_out = res;
+		return rc;
+	}
+	if (rc == EXIT_SERVER)
+	{
+		if (res)
+			report_server_error(res);
+		else
+			report_error("%s", PQerrorMessage(tail.conn));
+	}
+	if (rc != EXIT_OK)
+	{
+		PQclear(res);
+		return rc;
+	}
+	for (i = 0; i < tail.nseen; i++)
+		tail.seen[i].present = false;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++)
+	{
+		const char *name = PQgetvalue(res, i, 0);
+		const char *row = PQgetvalue(res, i, 1);
+		AppSeen    *a = find_seen(name);
+
+		if (a == NULL)
+		{
+			if (tail.nseen == tail.seen_cap)
+			{
+				tail.seen_cap = tail.seen_cap ? tail.seen_cap * 2 : 16;
+				tail.seen = xrealloc(tail.seen, sizeof(AppSeen) * tail.seen_cap);
+			}
+			a = &tail.seen[tail.nseen++];
+			a->name = xstrdup(name);
+			a->row = NULL;
+		}
+		a->present = true;
+		if (a->row != NULL && strcmp(a->row, row) == 0)
+			continue;
+		if (print)
+			print_app("app-status-changed", name, row);
+		free(a->row);
+		a->row = xstrdup(row);
+	}
+	PQclear(res);
+	/* apps gone since the last read: printed, then dropped */
+	for (i = 0; i < tail.nseen;)
+	{
+		AppSeen    *a = &tail.seen[i];
+
+		if (a->present)
+		{
+			i++;
+			continue;
+		}
+		if (print)
+			print_app("app-forgotten", a->name, a->row);
+		free(a->name);
+		free(a->row);
+		tail.seen[i] = tail.seen[--tail.nseen];
+	}
+	tail.apps_read = true;
+	fflush(stdout);
+	if (tail.count > 0 && tail.printed >= tail.count)
+		return TAIL_DONE;
+	return EXIT_OK;
+}
+
+/* Forget the apps read (at exit). */
+static void
+free_seen(void)
+{
+	int			i;
+
+	for (i = 0; i < tail.nseen; i++)
+	{
+		free(tail.seen[i].name);
+		free(tail.seen[i].row);
+	}
+	free(tail.seen);
+	tail.seen = NULL;
+	tail.nseen = tail.seen_cap = 0;
+}
+
 /* The seq a notification announces: 1 a number, 0 null, -1 unreadable. */
 static int
 notification_seq(const PGnotify *n, int64_t *seq)
@@ -357,10 +463,11 @@ notification_seq(const PGnotify *n, int64_t *seq)
 }
 
 /*
- * Handle the notifications libpq has read: print those not in the log,
- * catch up when one announces a seq not printed yet (or an unreadable
- * one).  A catch-up query may bring more notifications: loop until none
- * is queued.
+ * Handle the notifications libpq has read.  Each is a hint only: one on
+ * tego_apps makes it read tego.apps; any other one makes it read the log,
+ * unless it announces a seq already printed (a forged one can then only
+ * cost a read).  Nothing of a payload is printed.  A query may bring more
+ * notifications: loop until none is queued.
  */
 static int
 handle_notifications(void)
@@ -369,30 +476,35 @@ handle_notifications(void)
 	{
 		PGnotify   *n;
 		bool		behind = false;
+		bool		apps_changed = false;
 		int			rc;
 
 		while ((n = PQnotifies(tail.conn)) != NULL)
 		{
 			int64_t		seq = 0;
-			int			kind = notification_seq(n, &seq);
 
-			if (kind == 0)
-			{
-				if (!(tail.count > 0 && tail.printed >= tail.count))
-					print_notification(n);
-			}
-			else if (kind < 0 || seq > tail.last)
+			if (strcmp(n->relname, APPS_TOPIC) == 0)
+				apps_changed = tail.apps;
+			else if (notification_seq(n, &seq) != 1 || seq > tail.last)
 				behind = true;
 			PQfreemem(n);
 		}
-		fflush(stdout);
 		if (tail.count > 0 && tail.printed >= tail.count)
 			return TAIL_DONE;
-		if (!behind)
+		if (!behind && !apps_changed)
 			return EXIT_OK;
-		rc = catch_up();
-		if (rc != EXIT_OK)
-			return rc;
+		if (behind)
+		{
+			rc = catch_up();
+			if (rc != EXIT_OK)
+				return rc;
+		}
+		if (apps_changed)
+		{
+			rc = read_apps(NULL);
+			if (rc != EXIT_OK)
+				return rc;
+		}
 	}
 }
 
@@ -421,6 +533,9 @@ reconnect(void)
 				fprintf(stderr, "%s: reconnected; resuming after seq %lld\n",
 						progname, (long long) tail.last);
 				rc = catch_up();
+				/* what changed in tego.apps while it was away */
+				if (rc == EXIT_OK && tail.apps)
+					rc = read_apps(NULL);
 			}
 			if (rc != EXIT_CONNECT)
 				return rc;
@@ -545,6 +660,41 @@ setup_signals(void)
 	return EXIT_OK;
 }
 
+/*
+ * The first read of tego.apps, after LISTEN: the baseline later reads are
+ * compared with.  When the role cannot read tego.apps (no grant, or tego is
+ * not preloaded), a tego_apps named with --topic is an error; one of the
+ * default topics is left out, with a note on stderr.
+ */
+static int
+start_apps(void)
+{
+	PGresult   *res;
+	int			rc = read_apps(&res);
+
+	if (rc == EXIT_SERVER && res && !tail.apps_asked)
+	{
+		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		fprintf(stderr, "%s: not following " APPS_TOPIC ": could not read tego.apps: %s (SQLSTATE %s)\n",
+				progname, primary ? primary : "?", state ? state : "?");
+		tail.apps = false;
+		rc = EXIT_OK;
+	}
+	else if (rc == EXIT_SERVER)
+	{
+		if (res)
+			report_server_error(res);
+		else
+			report_error("%s", PQerrorMessage(tail.conn));
+		fprintf(stderr, "%s: " APPS_TOPIC " is followed from tego.apps, which this role must be able to read\n",
+				progname);
+	}
+	PQclear(res);
+	return rc == TAIL_DONE ? EXIT_OK : rc;
+}
+
 enum
 {
 	OPT_FROM = 1,
@@ -569,6 +719,7 @@ events_tail(int argc, char **argv)
 	int			opt;
 	const char *value;
 	bool		have_from = false;
+	bool		defaulted;
 	int64_t		from = 0;
 	int64_t		count = 0;
 	double		timeout = 0;
@@ -636,9 +787,16 @@ events_tail(int argc, char **argv)
 				return EXIT_USAGE;
 		}
 	}
-	if (tail.ntopics == 0)
+	defaulted = tail.ntopics == 0;
+	if (defaulted)
 		for (i = 0; i < 4; i++)
 			tail.topics[tail.ntopics++] = (char *) default_topics[i];
+	tail.apps = false;
+	for (i = 0; i < tail.ntopics; i++)
+		if (strcmp(tail.topics[i], APPS_TOPIC) == 0)
+			tail.apps = true;
+	tail.apps_asked = tail.apps && !defaulted;
+	tail.apps_read = false;
 	tail.topics_literal = pg_text_array_literal(tail.topics, tail.ntopics);
 	tail.count = count;
 	tail.deadline = timeout > 0 ? now_seconds() + timeout : 0;
@@ -667,6 +825,8 @@ events_tail(int argc, char **argv)
 			report_error("%s", PQerrorMessage(tail.conn));
 		PQclear(res);
 	}
+	if (rc == EXIT_OK && tail.apps)
+		rc = start_apps();
 	if (rc == EXIT_OK)
 	{
 		rc = catch_up();
@@ -691,6 +851,7 @@ events_tail(int argc, char **argv)
 	tail.conn = NULL;
 	free(tail.topics_literal);
 	free(tail.topics);
+	free_seen();
 	return rc;
 }
 

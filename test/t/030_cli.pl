@@ -7,7 +7,10 @@
 # every command; "events tail" catching up, following, ending on
 # SIGTERM, refusing a compacted position (TG001), and reconnecting after
 # pg_terminate_backend with every event printed exactly once, including
-# those committed while it could not connect.
+# those committed while it could not connect; forged notifications (sent
+# by a role with no grants) printing nothing, tego_apps printed from
+# tego.apps (across a reconnection too), and a role that cannot read
+# tego.apps.
 use strict;
 use warnings;
 
@@ -486,6 +489,97 @@ sub wait_following
 	$h->signal('TERM');
 	$h->finish;
 	is($h->result(0), 0, 'SIGTERM ends it with exit status 0');
+}
+
+# Forged notifications: any role that can connect may NOTIFY a reserved
+# channel.  A role with no tego grants sends envelopes that look like tego's
+# (a huge seq, a null seq, an app that does not exist), and garbage; the
+# tail prints none of them, and still prints every real event once.
+{
+	q1(q{CREATE ROLE nogrants LOGIN});
+	is(q1(q{SELECT has_schema_privilege('nogrants', 'tego', 'USAGE')}), 'f',
+		'the forging role has no tego grants');
+	my $start = q1('SELECT tego.event_seq()');
+	my ($h, $o, $e) = start_tail('postgres', '--json', '--timeout', '90');
+	ok(wait_following('postgres'), 'a tail follows the default topics');
+	my $forged = <<'EOS';
+NOTIFY tego_plugins, '{"seq": 9000000000000000, "topic": "tego_plugins", "event": "plugin-state-changed", "key": "forged-huge", "payload": {"name": "forged-huge", "action": "remove", "from": "enabled", "to": null}}';
+NOTIFY tego_plugins, '{"seq": null, "topic": "tego_plugins", "event": "plugin-state-changed", "key": "forged-null", "payload": {"name": "forged-null", "action": "add"}}';
+NOTIFY tego_apps, '{"seq": null, "topic": "tego_apps", "event": "app-status-changed", "key": "forged-app", "payload": {"app": "forged-app", "status": "error", "version": 1}}';
+NOTIFY tego_apps, '{"seq": null, "topic": "tego_apps", "event": "app-status-changed", "key": "main", "payload": {"app": "main", "status": "forged-status", "version": 99}}';
+NOTIFY tego_apps, 'forged-garbage {';
+NOTIFY tego_jobs, '{"seq": "forged-seq"}';
+NOTIFY tego_leases, 'forged-text';
+EOS
+	$node->safe_psql('postgres', $forged, extra_params => [ '-U', 'nogrants' ]);
+	q1(q{SELECT tego.plugin_add('after-forged')});
+	q1(q{SELECT tego.plugin_enable('after-forged')});
+	q1(q{SELECT tego.app_status_set('main', 'running', 'real after forged')});
+	q1(q{SELECT tego.plugin_upgrade('after-forged', '2.0.0')});
+	my $last = q1('SELECT tego.event_seq()');
+	ok(wait_output($h, $o, qr/"seq": $last,/, 30), 'the real events after the forged ones are printed');
+	ok(wait_output($h, $o, qr/"real after forged"/, 30), '... and the real app status change');
+	$h->signal('TERM');
+	$h->finish;
+	is($h->result(0), 0, 'the tail ends with 0');
+	unlike($$o, qr/forged-/, 'no forged notification was printed');
+	my @objs = map { decode_json($_) } split /\n/, $$o;
+	my @seqs = map { $_->{seq} } grep { defined $_->{seq} } @objs;
+	my $want = q1(qq{SELECT string_agg(seq::text, ' ' ORDER BY seq) FROM tego.events
+                      WHERE seq > $start AND topic = ANY ($topics_sql)});
+	is(join(' ', @seqs), $want, 'every real event of the log was printed once, in order');
+	my @apps = grep { !defined $_->{seq} } @objs;
+	is(join(' ', map { "$_->{topic}:$_->{event}:$_->{key}:$_->{payload}{status}" } @apps),
+		'tego_apps:app-status-changed:main:running',
+		'the one app line is the real change, as tego.apps has it');
+}
+
+# A role that may read the log but not tego.apps: by default tego_apps is
+# left out, with a note; asked for with --topic, it is an error.
+{
+	q1(q{CREATE ROLE reader LOGIN;
+         GRANT USAGE ON SCHEMA tego TO reader;
+         GRANT EXECUTE ON FUNCTION tego.event_seq(), tego.events_since(bigint, text[], integer) TO reader;});
+	($rc, $out, $err) = run_raw('-h', $node->host, '-p', $node->port, '-d', 'postgres', '-U', 'reader',
+		'events', 'tail', '--from', '0', '--count', '1', '--timeout', '30');
+	is($rc, 0, 'a role that cannot read tego.apps tails the default topics');
+	like($out, qr/^\d+ tego_plugins plugin-state-changed users /, '... and prints the log');
+	like($err, qr/^tego: not following tego_apps: could not read tego\.apps: permission denied for view apps \(SQLSTATE 42501\)$/m,
+		'... saying on stderr that it does not follow tego_apps, and why');
+	($rc, $out, $err) = run_raw('-h', $node->host, '-p', $node->port, '-d', 'postgres', '-U', 'reader',
+		'events', 'tail', '--topic', 'tego_apps', '--timeout', '30');
+	is($rc, 1, '--topic tego_apps by a role that cannot read tego.apps exits 1');
+	like($err, qr/permission denied for view apps \(SQLSTATE 42501\).*tego_apps is followed from tego\.apps/s,
+		'... with the error and what it needs');
+	is($out, '', '... printing nothing');
+}
+
+# tego_apps across a lost connection: a change made while the tail was
+# away is printed once it is back (from tego.apps), and once only; an app
+# forgotten is printed as app-forgotten
+{
+	q1(q{SELECT tego.app_status_set('web', 'initializing')}, 'app');
+	my ($h, $o, $e) = start_tail('app', '--topic', 'tego_apps', '--json', '--timeout', '90');
+	ok(wait_following('app'), 'a tail of tego_apps follows in database app');
+	q1(q{SELECT tego.app_status_set('web', 'running', 'first')}, 'app');
+	ok(wait_output($h, $o, qr/"first"/, 30), 'it prints a change');
+	q1(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE application_name = 'tego' AND datname = 'app'});
+	q1(q{SELECT tego.app_status_set('web', 'stopped', 'while away')}, 'app');
+	ok(wait_output($h, $e, qr/reconnected/, 30), 'it reconnects');
+	ok(wait_output($h, $o, qr/"while away"/, 30), 'it prints the change made while it was away');
+	q1(q{SELECT tego.app_forget('web')}, 'app');
+	ok(wait_output($h, $o, qr/"app-forgotten"/, 30), 'it prints the app forgotten');
+	q1(q{SELECT tego.app_status_set('web2', 'running', 'last')}, 'app');
+	ok(wait_output($h, $o, qr/"last"/, 30), 'it prints a new app');
+	$h->signal('TERM');
+	$h->finish;
+	my @objs = map { decode_json($_) } split /\n/, $$o;
+	is(join(' ', map { "$_->{event}:$_->{key}:$_->{payload}{status}:" . ($_->{payload}{message} // '') } @objs),
+		'app-status-changed:web:running:first app-status-changed:web:stopped:while away '
+		  . 'app-forgotten:web:stopped:while away app-status-changed:web2:running:last',
+		'each change once, in order, none of the state it started from');
+	ok(!grep({ defined $_->{seq} } @objs), '... all with a null seq');
 }
 
 # SIGINT too

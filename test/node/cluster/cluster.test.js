@@ -2,18 +2,23 @@
 // Cluster-mode test of tego with node-postgres: four forked application
 // processes (worker.js) against one server.
 //
-//   1. Each process keeps a copy of the plugin registry, fed by tego_plugins
-//      notifications and events_since() catch-up; one process changes the
+//   1. Each process keeps a copy of the plugin registry, fed by the log
+//      (events_since(), read when a tego_plugins notification says it may
+//      have more, and after each reconnection); one process changes the
 //      registry (add, install, enable, disable, upgrade, update, remove)
 //      while the LISTEN connections of two others are cut (three times, with
 //      bursts of changes while they are away); every copy ends identical to
 //      tego.plugins.
-//   2. An app job due every second (tego.schedule_app, '* * * * * *') runs
+//   2. A role with no tego grants NOTIFYs tego_plugins with forged events
+//      (a huge seq that removes a plugin, a wrong state, garbage); then
+//      real changes: every copy still ends identical to tego.plugins, at
+//      the log's position.
+//   3. An app job due every second (tego.schedule_app, '* * * * * *') runs
 //      exactly once per tick, over about ten seconds, in one process or
 //      another: none missed, none run twice.
-//   3. A process SIGKILLed while it holds a claimed run: the run is retried
+//   4. A process SIGKILLed while it holds a claimed run: the run is retried
 //      (after heartbeat_timeout) by another process and succeeds once.
-//   4. A process started afterwards loads the registry and converges too.
+//   5. A process started afterwards loads the registry and converges too.
 //
 // Run: node --test-reporter=tap cluster/cluster.test.js, with PGHOST,
 // PGPORT, PGDATABASE (the database named by tego.database, where the
@@ -31,6 +36,7 @@ const PAGE_SIZE = 5; // small, so that a catch-up takes several pages
 const RECONNECT_MS = 400; // how long a worker whose connection was cut stays away
 const CHANGES = 160;
 const BURST = 4 * PAGE_SIZE;
+const FORGER = 'tego_forger'; // a role with no tego grants
 let admin;
 const workers = [];
 
@@ -215,17 +221,85 @@ test('registry copies in 4 processes converge to tego.plugins, across dropped LI
   assert.equal(by.w2.connections, 3, 'w2 reconnected twice');
   assert.equal(by.w3.connections, 2, 'w3 reconnected once');
   for (const s of states) {
-    t.diagnostic(`${s.worker}: ${s.connections} connection(s); events: ${s.stats.notified} notified ` +
-      `(${s.stats.held} held during a catch-up), ${s.stats.caughtUp} caught up in ${s.stats.catchUps} ` +
-      `catch-ups of ${s.stats.pages} pages, ${s.stats.reread} rows re-read`);
+    t.diagnostic(`${s.worker}: ${s.connections} connection(s); ${s.stats.hints} notifications ` +
+      `(${s.stats.held} held during a catch-up, ${s.stats.skipped} of events applied already) led to ` +
+      `${s.stats.reads} reads of the log (${s.stats.readPages} pages, ${s.stats.fromReads} events); ` +
+      `${s.stats.caughtUp} events caught up in ${s.stats.catchUps} catch-ups of ${s.stats.pages} pages`);
   }
   for (const w of [by.w2, by.w3]) {
     assert.ok(w.stats.caughtUp > 0, `${w.worker} caught up on events it missed while disconnected`);
     assert.ok(w.stats.pages > w.stats.catchUps, `${w.worker} read more than one page in a catch-up`);
   }
   assert.ok(by.w2.stats.held + by.w3.stats.held > 0, 'notifications arrived during a catch-up');
-  const rereads = states.map((s) => s.stats.reread);
-  assert.ok(rereads.every((n) => n > 0), `every copy re-read a row whose payload was cut (${rereads})`);
+  for (const s of states) {
+    assert.ok(s.stats.fromReads > 0, `${s.worker} applied events read because of notifications`);
+    assert.ok(s.stats.reads <= s.stats.hints, `${s.worker} read the log at most once a notification`);
+  }
+  // the events too large for NOTIFY came whole from the log
+  const big = await admin.query(
+    "SELECT count(*)::int AS n FROM tego.events WHERE seq > $1 AND key = 'big' AND length(payload::text) > 8000", [seq0]);
+  assert.ok(big.rows[0].n > 0, 'some events were too large for a notification');
+});
+
+test('forged notifications from a role with no grants change no copy and stop no real event', { timeout: 30000 }, async (t) => {
+  // PostgreSQL lets every role NOTIFY any channel: tego's are no exception.
+  const { rowCount } = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [FORGER]);
+  if (rowCount === 0) await admin.query(`CREATE ROLE ${FORGER} LOGIN`);
+  const { rows: [g] } = await admin.query("SELECT has_schema_privilege($1, 'tego', 'USAGE') AS u", [FORGER]);
+  assert.equal(g.u, false, 'the forging role has no tego grants');
+  const before = await tableRows();
+  assert.ok(before.some((r) => r.name === 'users') && before.some((r) => r.name === 'core'));
+  const huge = 9000000000000000;
+  const forger = new pg.Client({ user: FORGER, application_name: 'forger' });
+  await forger.connect();
+  try {
+    const forge = (channel, payload) => forger.query('SELECT pg_notify($1, $2)',
+      [channel, typeof payload === 'string' ? payload : JSON.stringify(payload)]);
+    // a huge seq that removes a plugin
+    await forge('tego_plugins', {
+      seq: huge, topic: 'tego_plugins', event: 'plugin-state-changed', key: 'users',
+      payload: { name: 'users', action: 'remove', from: 'enabled', to: null },
+    });
+    // a wrong state for a built-in plugin, with every member of a full payload
+    await forge('tego_plugins', {
+      seq: huge + 2, topic: 'tego_plugins', event: 'plugin-state-changed', key: 'core',
+      payload: {
+        id: 1, name: 'core', package_name: '@evil/core', version: '6.6.6', enabled: false,
+        installed: false, built_in: false, sub_view: true, options: { evil: true },
+        depends_on: [], action: 'disable', from: 'enabled', to: 'added',
+      },
+    });
+    // a seq just above the real one, a plugin that does not exist, garbage
+    const next = (await eventSeq()) + 1;
+    await forge('tego_plugins', {
+      seq: next, topic: 'tego_plugins', event: 'plugin-state-changed', key: 'forged',
+      payload: { id: 999, name: 'forged', version: '1.0.0', enabled: true, installed: true,
+        built_in: false, sub_view: true, options: {}, depends_on: [], action: 'add', from: null, to: 'enabled' },
+    });
+    await forge('tego_plugins', 'not json {');
+    await forge('tego_plugins', { seq: 'many' });
+    await forge('tego_plugins', '{"seq": null}');
+    await forge('tego_jobs', { seq: huge, event: 'run-due', key: 'tick', payload: {} });
+  } finally {
+    await forger.end();
+  }
+  // then real changes, after the forged notifications in the queue
+  const writer = alive()[0];
+  checkResults((await writer.request('write', {
+    ops: [
+      { sql: "SELECT * FROM tego.plugin_upgrade('users', '1.1.0')", params: [] },
+      { sql: "SELECT * FROM tego.plugin_add('forged', NULL, '0.0.1')", params: [] },
+      { sql: "SELECT * FROM tego.plugin_update('acl', $1)", params: [{ options: { after: 'forged' } }] },
+      ...changes(20, prng(SEED + 2)),
+    ],
+  })).results);
+  const states = await assertConverged(t);
+  const target = await eventSeq();
+  for (const s of states) {
+    assert.equal(s.lastSeq, target, `${s.worker}'s position is the log's, not a forged one`);
+    assert.equal(s.plugins.find((p) => p.name === 'users')?.version, '1.1.0', `${s.worker} applied the real upgrade`);
+    assert.equal(s.plugins.find((p) => p.name === 'forged')?.version, '0.0.1', `${s.worker} has the real "forged" row`);
+  }
 });
 
 test('an app job due every second runs exactly once per tick, over about 10 s', { timeout: 40000 }, async (t) => {

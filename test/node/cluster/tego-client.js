@@ -5,12 +5,21 @@
 //                   back-off and tells its subscribers when it is connected
 //                   again, so that they catch up;
 //   PluginRegistry  a process-local copy of tego.plugins (Map name -> row),
-//                   loaded once, then fed by the tego_plugins events in seq
-//                   order: notifications plus tego.events_since() catch-up;
+//                   loaded once, then fed in seq order by the tego_plugins
+//                   events that tego.events_since() returns, read after each
+//                   (re)connection and whenever a notification says that
+//                   the log may have more;
 //   AppJobRunner    runs the app jobs (tego.schedule_app) that this process
 //                   claims: woken by run-due events, tego.job_claim(),
 //                   heartbeats while a run works, tego.job_finish() in the
 //                   transaction that holds the run's own writes.
+//
+// Notifications are hints, the log is the truth: PostgreSQL lets every role
+// that can connect NOTIFY any channel, tego's included, with any payload.
+// So nothing here applies what a notification says: a notification only
+// makes the registry read the log (tego.events_since) and the job runner
+// claim (tego.job_claim), and only what those return is applied.  A forged
+// notification costs one read, never a wrong copy nor a skipped event.
 //
 // The test workers (worker.js) and the benchmark use these classes as they
 // are; README "Adopting tego in a TachyBase app" shows the same pattern.
@@ -45,7 +54,8 @@ function pluginRow(r) {
   };
 }
 
-// The members a full event payload has (NOTIFY's size limit may leave some out).
+// The members a full event payload has (the log keeps them all; should a
+// row of the log lack one, the row is read with tego.plugin_get()).
 const ROW_FIELDS = ['id', 'name', 'package_name', 'version', 'enabled', 'installed',
   'built_in', 'sub_view', 'options', 'depends_on', 'to'];
 
@@ -54,12 +64,24 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+// Whether err is the loss of the connection (the listener reconnects and
+// its subscribers catch up then) rather than an error to report.
+function connectionLost(err) {
+  const code = String(err?.code ?? '');
+  if (/^(08|57P)/.test(code)) return true; // SQLSTATE: connection exception, shutdown
+  if (err?.syscall || ['EPIPE', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ENOTCONN'].includes(code)) {
+    return true; // the socket
+  }
+  return /connection (terminated|ended|error)|not queryable/i.test(String(err?.message ?? err));
+}
+
 /**
  * One LISTEN connection with reconnect.  Subscribers register a channel with
  * subscribe(channel, { notify(event), connected(client) }): notify gets each
- * notification's parsed JSON in arrival order; connected runs after LISTEN
- * on every (re)connection, before any notification of that connection is
- * delivered to notify, and is where a subscriber catches up.
+ * notification's parsed JSON (or { payload: text } when it is not JSON) in
+ * arrival order, as a hint only: anyone may have sent it; connected runs
+ * after LISTEN on every (re)connection, before any notification of that
+ * connection is delivered to notify, and is where a subscriber catches up.
  */
 class TegoListener extends EventEmitter {
   constructor({ config = {}, name = 'tego-listener', reconnectDelayMs = 100, minDelayMs = 50,
@@ -182,11 +204,15 @@ class TegoListener extends EventEmitter {
  *
  * Start: in one REPEATABLE READ snapshot, tego.event_seq() and
  * tego.plugin_list(); then every tego_plugins event with seq > lastSeq, in
- * seq order, from notifications and, after each (re)connection, from
- * tego.events_since(lastSeq, ARRAY['tego_plugins']) in pages.  An event
- * whose payload lost members (NOTIFY's size limit: "omitted") is completed
- * with tego.plugin_get().  A row never goes back to an older revision.
- * When the position was compacted away (TG001) the copy is loaded again.
+ * seq order, as tego.events_since(lastSeq, ARRAY['tego_plugins']) returns
+ * them, in pages: after each (re)connection, and whenever a notification
+ * on tego_plugins says the log may have more.  A notification is a hint and
+ * nothing else: its payload is never applied and the position moves only
+ * from the log, so a forged one (a huge seq, a wrong state, garbage) costs
+ * one read.  A hint whose seq was applied already costs nothing; hints that
+ * arrive while a read is queued share it.  A row never goes back to an
+ * older revision.  When the position was compacted away (TG001) the copy is
+ * loaded again.
  *
  * Emits 'applied' (event, row or null) after each event it applied.
  */
@@ -197,21 +223,63 @@ class PluginRegistry extends EventEmitter {
     this.pageSize = pageSize;
     this.plugins = new Map();
     this.lastSeq = -1; // -1: not loaded yet
-    this.chain = Promise.resolve();
-    this.client = null; // the listener's connection, for catch-up and re-reads
-    this.stats = { loads: 0, catchUps: 0, pages: 0, caughtUp: 0, notified: 0, reread: 0, stale: 0 };
+    this.chain = Promise.resolve(); // reads, one at a time
+    this.queued = false; // a read for hints is queued and has not started
+    this.client = null; // the listener's connection, for reads
+    this.stats = {
+      loads: 0, catchUps: 0, pages: 0, caughtUp: 0, // on (re)connection
+      hints: 0, skipped: 0, reads: 0, readPages: 0, fromReads: 0, // on notifications
+      reread: 0, stale: 0,
+    };
     listener.subscribe(PLUGINS, {
       connected: (client) => this.connected(client),
-      notify: (event) => this.enqueue(event, this.client),
+      notify: (event) => this.hint(event),
     });
+  }
+
+  // Run fn after the reads already queued; returns its promise.
+  serial(fn) {
+    const p = this.chain.then(fn);
+    this.chain = p.catch(() => {});
+    return p;
   }
 
   // Called by the listener after LISTEN on a new connection: load the copy
   // on the first one, catch up on each.
   async connected(client) {
     this.client = client;
-    if (this.lastSeq < 0) await this.load(client);
-    await this.catchUp(client);
+    await this.serial(async () => {
+      if (this.lastSeq < 0) await this.load(client);
+      const n = await this.catchUp(client);
+      this.stats.catchUps++;
+      this.stats.pages += n.pages;
+      this.stats.caughtUp += n.applied;
+    });
+  }
+
+  // A notification on tego_plugins: read the log, unless its seq says that
+  // there is nothing new (which is safe to believe: the real notification
+  // of a real event always carries that event's seq).
+  hint(event) {
+    this.stats.hints++;
+    const seq = Number(event?.seq);
+    if (typeof event?.seq === 'number' && seq <= this.lastSeq) {
+      this.stats.skipped++;
+      return;
+    }
+    if (this.queued) return; // the read queued will see what this one announces
+    this.queued = true;
+    const client = this.client;
+    this.serial(async () => {
+      this.queued = false;
+      if (client !== this.client) return; // a dropped connection's: the new one caught up
+      const n = await this.catchUp(client);
+      this.stats.reads++;
+      this.stats.readPages += n.pages;
+      this.stats.fromReads += n.applied;
+    }).catch((err) => {
+      if (!connectionLost(err)) this.emit('apply-error', err);
+    });
   }
 
   async load(client) {
@@ -230,8 +298,9 @@ class PluginRegistry extends EventEmitter {
     }
   }
 
+  // Apply what the log has after lastSeq, page by page; { pages, applied }.
   async catchUp(client) {
-    this.stats.catchUps++;
+    const n = { pages: 0, applied: 0 };
     for (;;) {
       let rows;
       try {
@@ -243,25 +312,16 @@ class PluginRegistry extends EventEmitter {
         await this.load(client); // compacted: read the state again
         continue;
       }
-      this.stats.pages++;
+      n.pages++;
       for (const r of rows) {
-        if (await this.apply({ ...r, seq: int(r.seq) }, client)) this.stats.caughtUp++;
+        if (await this.apply({ ...r, seq: int(r.seq) }, client)) n.applied++;
       }
-      if (rows.length < this.pageSize) return;
+      if (rows.length < this.pageSize) return n;
     }
   }
 
-  // Notifications are applied one at a time, in arrival order.
-  enqueue(event, client) {
-    this.chain = this.chain
-      .then(async () => {
-        if (client !== this.client) return; // a dropped connection's: caught up again
-        if (await this.apply(event, client)) this.stats.notified++;
-      })
-      .catch((err) => this.emit('apply-error', err));
-  }
-
-  // Apply one tego_plugins event if it is newer than lastSeq; true if applied.
+  // Apply one tego_plugins event of the log if it is newer than lastSeq;
+  // true if applied.
   async apply(event, client) {
     const seq = int(event.seq);
     if (!(seq > this.lastSeq)) return false;
@@ -272,8 +332,8 @@ class PluginRegistry extends EventEmitter {
       const cur = this.plugins.get(name);
       if (p.action === 'remove') {
         if (!cur || !(cur.revision > seq)) this.plugins.delete(name);
-      } else if (event.omitted?.length || ROW_FIELDS.some((f) => !(f in p))) {
-        // the payload lost members: take the row as it is now
+      } else if (ROW_FIELDS.some((f) => !(f in p))) {
+        // the payload lacks members: take the row as it is now
         this.stats.reread++;
         try {
           const { rows } = await client.query('SELECT * FROM tego.plugin_get($1)', [name]);
@@ -308,7 +368,8 @@ class PluginRegistry extends EventEmitter {
 /**
  * Runs the app jobs whose names have a handler.  A run-due notification
  * (or start, or a reconnection) makes it claim until tego.job_claim()
- * returns nothing; each claimed run gets heartbeats while its handler works,
+ * returns nothing (a notification is a hint: a forged one costs a claim
+ * that returns nothing, since only the runs job_claim hands out are run); each claimed run gets heartbeats while its handler works,
  * and ends with tego.job_finish() in the transaction where the handler made
  * its writes (so a run whose worker lost it leaves no writes behind).
  *
@@ -405,4 +466,4 @@ class AppJobRunner extends EventEmitter {
   }
 }
 
-module.exports = { TegoListener, PluginRegistry, AppJobRunner, pluginRow, int, sleep };
+module.exports = { TegoListener, PluginRegistry, AppJobRunner, pluginRow, int, sleep, connectionLost };
