@@ -38,6 +38,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -863,13 +864,15 @@ check_topic(const char *topic)
  * tego.publish(topic text, message jsonb) RETURNS void
  *
  * Queue an application sync message: stored and sent only if the
- * transaction commits.  The payload carries the publisher id.
+ * transaction commits.  The payload carries the publisher id.  A message
+ * larger than tego.max_publish_bytes (as jsonb) is refused.
  */
 Datum
 publish(PG_FUNCTION_ARGS)
 {
 	char	   *topic;
 	Jsonb	   *message;
+	Size		size;
 	char	   *publisher;
 	JsonbParseState *state = NULL;
 	JsonbValue	k;
@@ -885,8 +888,17 @@ publish(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("message must not be null")));
 	topic = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	message = PG_GETARG_JSONB_P(1);
 	check_topic(topic);
+	/* NB: measured before detoasting, so a huge value is refused unread */
+	size = toast_raw_datum_size(PG_GETARG_DATUM(1));
+	if (size > (Size) tego_max_publish_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message is too large"),
+				 errdetail("The message has %zu bytes (as jsonb); tego.max_publish_bytes allows %d.",
+						   size, tego_max_publish_bytes),
+				 errhint("Store large data in a table and publish its key.")));
+	message = PG_GETARG_JSONB_P(1);
 	/* as NOTIFY: not on a standby, nor in a read-only transaction */
 	PreventCommandIfReadOnly("tego.publish()");
 	publisher = tego_publisher_id();

@@ -39,6 +39,7 @@
 /* settings (tego.c) */
 extern char *tego_client_id;
 extern int	tego_event_retention;
+extern int	tego_max_publish_bytes;
 
 /* How tego_exec() runs a statement. */
 typedef enum TegoSnapshot
