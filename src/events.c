@@ -594,6 +594,7 @@ insert_events(Relation rel, FlushEvent *fe, int n, int64 first_seq,
 	bool		check = (rel->rd_att->constr != NULL &&
 						 rel->rd_att->constr->has_not_null) ||
 		(rel->rd_att->constr != NULL && rel->rd_att->constr->num_check > 0);
+	int			nslots = Min(n, FLUSH_BATCH);
 	int			done = 0;
 	int			i;
 
@@ -606,7 +607,8 @@ insert_events(Relation rel, FlushEvent *fe, int n, int64 first_seq,
 	ExecOpenIndices(rri, false);
 	estate->es_output_cid = cid;
 
-	for (i = 0; i < FLUSH_BATCH; i++)
+	/* NB: as many slots as needed: most commits store one event */
+	for (i = 0; i < nslots; i++)
 		slots[i] = table_slot_create(rel, NULL);
 
 	while (done < n)
@@ -648,7 +650,7 @@ insert_events(Relation rel, FlushEvent *fe, int n, int64 first_seq,
 		done += batch;
 	}
 
-	for (i = 0; i < FLUSH_BATCH; i++)
+	for (i = 0; i < nslots; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
 	FreeBulkInsertState(bistate);
 	ExecCloseIndices(rri);
