@@ -86,3 +86,82 @@ SELECT tego.event_seq() AS after_truncate;
 BEGIN READ ONLY;
 SELECT tego.publish('orders', '{"id": 1}');
 ROLLBACK;
+
+-- many events in one transaction, across subtransactions: the events of
+-- rolled-back subtransactions are absent, the others are stored in the
+-- order they were queued, gapless, with one commit time
+SELECT tego.event_seq() AS before_bulk \gset
+BEGIN;
+SELECT count(tego.publish('bulk', jsonb_build_object('i', i)))
+  FROM generate_series(1, 1500) i;
+SAVEPOINT a;
+SELECT count(tego.publish('bulk', jsonb_build_object('i', -i)))
+  FROM generate_series(1, 700) i;
+ROLLBACK TO a;
+SAVEPOINT b;
+SELECT count(tego.publish('bulk', jsonb_build_object('i', i)))
+  FROM generate_series(1501, 2500) i;
+SAVEPOINT c;
+SELECT tego.publish('bulk', '{"i": 2501}');
+RELEASE c;
+RELEASE b;
+-- every other call fails in its own subtransaction (a PL/pgSQL block)
+DO $$
+BEGIN
+  FOR n IN 2502..3000 LOOP
+    BEGIN
+      PERFORM tego.publish('bulk', jsonb_build_object('i', n));
+      IF n % 2 = 0 THEN
+        RAISE EXCEPTION 'rolled back';
+      END IF;
+    EXCEPTION WHEN raise_exception THEN
+      NULL;
+    END;
+  END LOOP;
+END $$;
+COMMIT;
+SELECT count(*) AS stored,
+       min(seq) = :before_bulk + 1 AS follows,
+       max(seq) - min(seq) + 1 = count(*) AS gapless,
+       bool_and((payload->'message'->>'i')::int > 0) AS no_rolled_back_event,
+       count(DISTINCT committed_at) AS commit_times,
+       bool_and(topic = 'bulk' AND event = 'message') AS topic_and_event
+  FROM tego.events WHERE seq > :before_bulk;
+SELECT bool_and(i > prev) AS queue_order_kept,
+       bool_and(i % 2 = 1 OR i <= 2501) AS odd_ones_after_2501
+  FROM (SELECT (payload->'message'->>'i')::int AS i,
+               lag((payload->'message'->>'i')::int, 1, 0) OVER (ORDER BY seq) AS prev
+          FROM tego.events WHERE seq > :before_bulk) e;
+SELECT tego.event_seq() = :before_bulk + 2750 AS event_seq_advanced;
+
+-- message size cap: tego.max_publish_bytes (54000 above it), measured on
+-- the message's jsonb form before it is read, compressed or not
+SHOW tego.max_publish_bytes;
+SET tego.max_publish_bytes = '1kB';
+SELECT tego.publish('orders', jsonb_build_object('blob', repeat('x', 900))) AS fits;
+SELECT tego.publish('orders', jsonb_build_object('blob', repeat('x', 2000)));
+\set VERBOSITY sqlstate
+SELECT tego.publish('orders', jsonb_build_object('blob', repeat('x', 2000)));
+\set VERBOSITY default
+CREATE TEMP TABLE big_message AS
+  SELECT jsonb_build_object('blob', repeat('x', 100000)) AS m;
+SELECT pg_column_size(m) < 10000 AS stored_compressed FROM big_message;
+SET tego.max_publish_bytes = '64kB';
+SELECT tego.publish('orders', m) FROM big_message;
+RESET tego.max_publish_bytes;
+SELECT count(tego.publish('orders', m)) AS accepted_by_default FROM big_message;
+-- bounded, and a role that is not a superuser cannot lift it
+SET tego.max_publish_bytes = 100;
+SET tego.max_publish_bytes = '1100MB';
+CREATE ROLE regress_tego_events_app;
+SET ROLE regress_tego_events_app;
+SET tego.max_publish_bytes = '2MB';
+SHOW tego.max_publish_bytes;
+RESET ROLE;
+DROP ROLE regress_tego_events_app;
+DROP TABLE big_message;
+
+-- leave the log as the tests after this one expect it (one event)
+TRUNCATE tego.events;
+SELECT tego.publish('orders', '{"id": 8}');
+SELECT tego.event_seq() AS last_seq;

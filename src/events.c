@@ -10,17 +10,27 @@
  *	  events, so nothing is numbered, stored or sent for work that did not
  *	  commit.
  *
- *	  Ordering: before numbering, the callback takes the lock that
- *	  PostgreSQL's own PreCommit_Notify takes (see async.c) and holds it
- *	  until the transaction has ended.  Every tego commit therefore reads
- *	  the highest committed seq, appends after it and becomes visible before
- *	  the next tego commit can number anything: seq is gapless and follows
- *	  commit order, and NOTIFY queue order is the same order.  Because
- *	  NOTIFY takes that lock anyway, tego adds no lock traffic of its own.
+ *	  Ordering: before numbering, the callback takes the database's event
+ *	  lock (tego_events_lock) and holds it until the transaction has ended.
+ *	  Every tego commit in a database therefore reads the highest committed
+ *	  seq, appends after it and becomes visible before the next one can
+ *	  number anything: seq is gapless and follows commit order.  Such a
+ *	  commit then takes the NOTIFY lock in PreCommit_Notify, after the event
+ *	  lock, so the NOTIFY queue gets the events in the same order.  The
+ *	  event lock is per database: storing a large batch of events delays
+ *	  the tego commits of its own database only, while the cluster-wide
+ *	  NOTIFY lock is held for what PostgreSQL's NOTIFY itself needs (the
+ *	  queue entries and the commit record).
+ *
+ *	  A transaction's events are stored in one batch: the rows' values and
+ *	  the NOTIFY texts are prepared before the lock is taken, and the rows
+ *	  are inserted with the table AM's multi-insert and one index entry per
+ *	  index, as COPY does (tego.events has no triggers; its constraints are
+ *	  checked).
  *
  *	  The highest committed seq comes from shared memory when tego is
- *	  preloaded (TegoSeqCache: written after commit, still under the lock),
- *	  and from the table otherwise or after a restart.  NB: tego.events is
+ *	  preloaded (TegoSeqCache: written after commit, still under the event
+ *	  lock), and from the table otherwise or after a restart.  NB: tego.events is
  *	  written by tego only; a row inserted by hand would make the next
  *	  numbering collide with it until the server restarts.
  *
@@ -28,6 +38,10 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
@@ -35,6 +49,7 @@
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "executor/executor.h"
 #include "funcapi.h"
 #include "libpq/libpq.h"
 #include "libpq/libpq-be.h"
@@ -43,8 +58,12 @@
 #include "nodes/makefuncs.h"
 #include "storage/condition_variable.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -72,8 +91,7 @@ typedef struct PendingEvent
 static List *pending_events = NIL;
 
 static SPIPlanPtr plan_max_seq = NULL;
-static SPIPlanPtr plan_insert = NULL;
-static SPIPlanPtr plan_insert_stamp = NULL;
+static SPIPlanPtr plan_stamp = NULL;
 static SPIPlanPtr plan_plugin_row = NULL;
 
 /*
@@ -174,7 +192,7 @@ events_xact_callback(XactEvent event, void *arg)
 						 errdetail("Events are numbered and announced at commit.")));
 			break;
 		case XACT_EVENT_COMMIT:
-			/* NB: the NOTIFY lock is still held here */
+			/* NB: the database's event lock is still held here */
 			if (seq_to_cache)
 			{
 				seq_cache_store(&seq_cached);
@@ -257,30 +275,37 @@ events_rel(Oid *relid, Oid *owner, Oid *relfilenode)
 }
 
 /*
- * The cached highest seq of key's table, or -1.  Call with the NOTIFY lock
- * held.
+ * The cached highest seq of key's table, or -1.  Call with the database's
+ * event lock (tego_events_lock) held.
  */
 static int64
 seq_cache_lookup(const TegoSeqCache *key)
 {
 	int			i;
 
+	int64		seq = -1;
+
 	if (tego_shared == NULL)
 		return -1;
+	LWLockAcquire(tego_shared->lock, LW_SHARED);
 	for (i = 0; i < TEGO_SEQ_CACHE_SIZE; i++)
 	{
 		TegoSeqCache *e = &tego_shared->seq_cache[i];
 
 		if (e->database_oid == key->database_oid)
-			return (e->relid == key->relid &&
-					e->relfilenode == key->relfilenode) ? e->last_seq : -1;
+		{
+			if (e->relid == key->relid && e->relfilenode == key->relfilenode)
+				seq = e->last_seq;
+			break;
+		}
 	}
-	return -1;
+	LWLockRelease(tego_shared->lock);
+	return seq;
 }
 
 /*
  * Remember entry's seq as the highest committed one of its database's
- * table.  Call with the NOTIFY lock held, after the commit.
+ * table.  Call with the database's event lock held, after the commit.
  */
 static void
 seq_cache_store(const TegoSeqCache *entry)
@@ -290,6 +315,7 @@ seq_cache_store(const TegoSeqCache *entry)
 
 	if (tego_shared == NULL)
 		return;
+	LWLockAcquire(tego_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < TEGO_SEQ_CACHE_SIZE; i++)
 	{
 		TegoSeqCache *e = &tego_shared->seq_cache[i];
@@ -297,6 +323,7 @@ seq_cache_store(const TegoSeqCache *entry)
 		if (e->database_oid == entry->database_oid)
 		{
 			*e = *entry;
+			LWLockRelease(tego_shared->lock);
 			return;
 		}
 		if (free_slot < 0 && !OidIsValid(e->database_oid))
@@ -308,155 +335,7 @@ seq_cache_store(const TegoSeqCache *entry)
 		tego_shared->seq_cache_next = (free_slot + 1) % TEGO_SEQ_CACHE_SIZE;
 	}
 	tego_shared->seq_cache[free_slot] = *entry;
-}
-
-/*
- * Number the events, insert them into tego.events, stamp plugin revisions
- * and queue the NOTIFYs.  Runs in the pre-commit phase of the transaction.
- */
-static void
-flush_events(List *events)
-{
-	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
-	int64		seq;
-	TimestampTz committed_at;
-	ListCell   *lc;
-	bool		mirror_wanted;
-
-	/*
-	 * NB: this is the lock PreCommit_Notify takes; it is held until the end
-	 * of the transaction, after our commit is visible to every snapshot.
-	 * Taking it before reading the highest seq is what makes seq gapless and
-	 * commit-ordered.  PreCommit_Notify later takes it again at no cost.
-	 */
-	LockSharedObject(DatabaseRelationId, InvalidOid, 0, AccessExclusiveLock);
-
-	memset(&seq_cached, 0, sizeof(seq_cached));
-	if (!events_rel(&seq_cached.relid, &owner, &seq_cached.relfilenode))
-		return;					/* DROP EXTENSION in this transaction */
-	seq_cached.database_oid = MyDatabaseId;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/* no portal is active at pre-commit: statements need a snapshot */
-	PushActiveSnapshot(GetTransactionSnapshot());
-
-	seq = seq_cache_lookup(&seq_cached);
-	mirror_wanted = tego_mirror_wanted();
-	if (seq < 0)
-	{
-		bool		isnull;
-		Datum		d;
-
-		/* the latest snapshot sees every event committed before the lock */
-		tego_exec(&plan_max_seq,
-				  "SELECT pg_catalog.max(seq) FROM tego.events",
-				  0, NULL, NULL, NULL, TEGO_SNAPSHOT_LATEST, 1);
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						  &isnull);
-		seq = isnull ? 0 : DatumGetInt64(d);
-	}
-	committed_at = GetCurrentTimestamp();
-
-	foreach(lc, events)
-	{
-		PendingEvent *ev = lfirst(lc);
-		Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
-		TEXTOID, TIMESTAMPTZOID};
-		Datum		values[7];
-		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-		bool		isnull;
-		Jsonb	   *stored;
-
-		seq++;
-		values[0] = Int64GetDatum(seq);
-		values[1] = CStringGetTextDatum(ev->topic);
-		values[2] = CStringGetTextDatum(ev->event);
-		if (ev->key)
-			values[3] = CStringGetTextDatum(ev->key);
-		else
-			nulls[3] = 'n';
-		values[4] = JsonbPGetDatum(ev->payload);
-		if (ev->revision_of)
-			values[5] = CStringGetTextDatum(ev->revision_of);
-		else
-			nulls[5] = 'n';
-		values[6] = TimestampTzGetDatum(committed_at);
-
-		/*
-		 * One statement stores the event and, for a plugin change, stamps
-		 * the plugin's revision: this runs under the commit-order lock, so
-		 * it is kept to a single executor run.
-		 */
-		if (ev->revision_of)
-			tego_exec(&plan_insert_stamp,
-					  "WITH ins AS ("
-					  " INSERT INTO tego.events AS e"
-					  " (seq, topic, event, key, payload, committed_at)"
-					  " VALUES ($1, $2, $3, $4, $5 OPERATOR(pg_catalog.||)"
-					  "  pg_catalog.jsonb_build_object('revision', $1), $7)"
-					  " RETURNING e.payload), "
-					  "rev AS ("
-					  " UPDATE tego.plugins p SET revision = $1"
-					  " WHERE p.name OPERATOR(pg_catalog.=) $6 RETURNING p) "
-					  "SELECT ins.payload, (SELECT rev.p FROM rev) FROM ins",
-					  7, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
-		else
-			tego_exec(&plan_insert,
-					  "INSERT INTO tego.events AS e"
-					  " (seq, topic, event, key, payload, committed_at)"
-					  " VALUES ($1, $2, $3, $4, $5, $7)"
-					  " RETURNING e.payload",
-					  7, types, values, nulls, TEGO_SNAPSHOT_WRITE, 0);
-		stored = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1,
-												  &isnull));
-
-		/* the registry mirror gets the plugin's row as this commit leaves it */
-		if (mirror_wanted && ev->key && strcmp(ev->topic, TEGO_TOPIC_PLUGINS) == 0)
-		{
-			Datum		row;
-			bool		gone;
-
-			if (ev->revision_of)
-				row = SPI_getbinval(SPI_tuptable->vals[0],
-									SPI_tuptable->tupdesc, 2, &gone);
-			else
-			{
-				Oid			ktypes[1] = {TEXTOID};
-				Datum		kvalues[1];
-
-				kvalues[0] = CStringGetTextDatum(ev->key);
-				tego_exec(&plan_plugin_row,
-						  "SELECT p FROM tego.plugins p"
-						  " WHERE p.name OPERATOR(pg_catalog.=) $1",
-						  1, ktypes, kvalues, NULL, TEGO_SNAPSHOT_WRITE, 1);
-				gone = (SPI_processed == 0);
-				row = gone ? (Datum) 0 :
-					SPI_getbinval(SPI_tuptable->vals[0],
-								  SPI_tuptable->tupdesc, 1, &gone);
-			}
-			tego_mirror_queue(ev->key, seq, row, gone);
-		}
-
-		/* PreCommit_Notify sends the queued notifications in this order */
-		Async_Notify(ev->topic, tego_notify_text(seq, ev->topic, ev->event,
-												 ev->key, stored));
-	}
-
-	PopActiveSnapshot();
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-
-	seq_cached.last_seq = seq;
-	seq_to_cache = true;
+	LWLockRelease(tego_shared->lock);
 }
 
 /* One top-level member of an event payload, rendered as JSON text. */
@@ -608,6 +487,358 @@ tego_notify_text(int64 seq, const char *topic, const char *event,
 	return NULL;				/* keep compiler quiet */
 }
 
+/*
+ * Take the lock that orders this database's event commits (see the file
+ * header): exclusive, held until the end of the transaction.
+ */
+void
+tego_events_lock(void)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, TEGO_EVENTS_LOCK_KEY, 0,
+						 TEGO_EVENTS_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* Release tego_events_lock() before the end of the transaction. */
+void
+tego_events_unlock(void)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, TEGO_EVENTS_LOCK_KEY, 0,
+						 TEGO_EVENTS_LOCK_FIELD4);
+	LockRelease(&tag, ExclusiveLock, false);
+}
+
+/*
+ * The NOTIFY payload of an event without its seq: everything after
+ * "{\"seq\": N", or NULL when the whole payload could come near
+ * TEGO_MAX_NOTIFY_BYTES (then tego_notify_text() shrinks it, with the seq).
+ */
+static char *
+notify_tail(const char *topic, const char *event, const char *key,
+			Jsonb *payload)
+{
+	StringInfoData buf;
+	int			skip;
+
+	initStringInfo(&buf);
+	notify_header(&buf, 0, topic, event, key);
+	skip = strlen("{\"seq\": 0");
+	JsonbToCString(&buf, &payload->root, VARSIZE(payload));
+	appendStringInfoChar(&buf, '}');
+	/* the longest seq has 19 digits where this one has 1 */
+	if (buf.len + 18 >= TEGO_MAX_NOTIFY_BYTES)
+		return NULL;
+	return buf.data + skip;
+}
+
+/* payload || {"revision": seq}, as the stamped plugin event stores it. */
+static Jsonb *
+payload_with_revision(Jsonb *payload, int64 seq)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbValue *res;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = "revision";
+	k.val.string.len = strlen("revision");
+	pushJsonbValue(&state, WJB_KEY, &k);
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric,
+														Int64GetDatum(seq)));
+	pushJsonbValue(&state, WJB_VALUE, &v);
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+											  JsonbPGetDatum(payload),
+											  JsonbPGetDatum(JsonbValueToJsonb(res))));
+}
+
+/* One event as flush_events() stores it. */
+typedef struct FlushEvent
+{
+	PendingEvent *ev;
+	Datum		topic;			/* text */
+	Datum		event;			/* text */
+	Datum		key;			/* text; 0 when ev->key is NULL */
+	Jsonb	   *payload;		/* as stored: set before the lock, except
+								 * for a stamped plugin event */
+	char	   *tail;			/* notify_tail(), or NULL */
+} FlushEvent;
+
+/* Slots filled per table_multi_insert() call. */
+#define FLUSH_BATCH		1000
+
+/* Events from which flush_events() flushes the WAL before the commit. */
+#define FLUSH_WAL_EVENTS	1000
+
+/*
+ * Insert n events numbered from first_seq into the open tego.events, with
+ * the table AM's multi-insert and one entry per index, as COPY does.
+ */
+static void
+insert_events(Relation rel, FlushEvent *fe, int n, int64 first_seq,
+			  TimestampTz committed_at)
+{
+	EState	   *estate = CreateExecutorState();
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	TupleTableSlot *slots[FLUSH_BATCH];
+	BulkInsertState bistate = GetBulkInsertState();
+	CommandId	cid = GetCurrentCommandId(true);
+	bool		check = (rel->rd_att->constr != NULL &&
+						 rel->rd_att->constr->has_not_null) ||
+		(rel->rd_att->constr != NULL && rel->rd_att->constr->num_check > 0);
+	int			nslots = Min(n, FLUSH_BATCH);
+	int			done = 0;
+	int			i;
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	estate->es_output_cid = cid;
+
+	/* NB: as many slots as needed: most commits store one event */
+	for (i = 0; i < nslots; i++)
+		slots[i] = table_slot_create(rel, NULL);
+
+	while (done < n)
+	{
+		int			batch = Min(n - done, FLUSH_BATCH);
+
+		for (i = 0; i < batch; i++)
+		{
+			FlushEvent *e = &fe[done + i];
+			TupleTableSlot *slot = slots[i];
+
+			ExecClearTuple(slot);
+			slot->tts_values[0] = Int64GetDatum(first_seq + done + i);
+			slot->tts_isnull[0] = false;
+			slot->tts_values[1] = e->topic;
+			slot->tts_isnull[1] = false;
+			slot->tts_values[2] = e->event;
+			slot->tts_isnull[2] = false;
+			slot->tts_values[3] = e->key;
+			slot->tts_isnull[3] = (e->ev->key == NULL);
+			slot->tts_values[4] = JsonbPGetDatum(e->payload);
+			slot->tts_isnull[4] = false;
+			slot->tts_values[5] = TimestampTzGetDatum(committed_at);
+			slot->tts_isnull[5] = false;
+			ExecStoreVirtualTuple(slot);
+			if (check)
+				ExecConstraints(rri, slot, estate);
+		}
+		table_multi_insert(rel, slots, batch, cid, 0, bistate);
+		for (i = 0; i < batch; i++)
+		{
+			List	   *recheck;
+
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false,
+											false, NULL, NIL);
+			list_free(recheck);
+			ResetPerTupleExprContext(estate);
+		}
+		done += batch;
+	}
+
+	for (i = 0; i < nslots; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	FreeBulkInsertState(bistate);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+}
+
+/*
+ * Stamp the plugin's revision with seq (stamp) and/or feed the registry
+ * mirror the plugin's row as this commit leaves it (mirror).  Runs SPI.
+ */
+static void
+plugin_event_done(PendingEvent *ev, int64 seq, bool stamp, bool mirror)
+{
+	Datum		row = (Datum) 0;
+	bool		gone = true;
+
+	if (stamp)
+	{
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		values[2];
+
+		values[0] = Int64GetDatum(seq);
+		values[1] = CStringGetTextDatum(ev->revision_of);
+		tego_exec(&plan_stamp,
+				  "UPDATE tego.plugins p SET revision = $1"
+				  " WHERE p.name OPERATOR(pg_catalog.=) $2 RETURNING p",
+				  2, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
+	}
+	if (!mirror)
+		return;
+	if (!stamp || strcmp(ev->revision_of, ev->key) != 0)
+	{
+		Oid			ktypes[1] = {TEXTOID};
+		Datum		kvalues[1];
+
+		kvalues[0] = CStringGetTextDatum(ev->key);
+		tego_exec(&plan_plugin_row,
+				  "SELECT p FROM tego.plugins p"
+				  " WHERE p.name OPERATOR(pg_catalog.=) $1",
+				  1, ktypes, kvalues, NULL, TEGO_SNAPSHOT_WRITE, 1);
+	}
+	if (SPI_processed > 0)
+		row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							&gone);
+	tego_mirror_queue(ev->key, seq, row, gone);
+}
+
+/*
+ * Number the events, insert them into tego.events, stamp plugin revisions
+ * and queue the NOTIFYs.  Runs in the pre-commit phase of the transaction.
+ *
+ * NB: what needs no seq (the rows' values, the NOTIFY texts) is prepared
+ * before the lock is taken; under it, the events are stored in one
+ * multi-insert, and only plugin events run a statement each.
+ */
+static void
+flush_events(List *events)
+{
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	int64		seq;
+	TimestampTz committed_at;
+	ListCell   *lc;
+	bool		mirror_wanted;
+	bool		has_plugin_events = false;
+	int			n = list_length(events);
+	int			i;
+	FlushEvent *fe;
+	Relation	rel;
+
+	memset(&seq_cached, 0, sizeof(seq_cached));
+	if (!events_rel(&seq_cached.relid, &owner, &seq_cached.relfilenode))
+		return;					/* DROP EXTENSION in this transaction */
+	seq_cached.database_oid = MyDatabaseId;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+
+	/* before the lock: everything that does not depend on the seq */
+	fe = palloc(sizeof(FlushEvent) * n);
+	i = 0;
+	foreach(lc, events)
+	{
+		PendingEvent *ev = lfirst(lc);
+		FlushEvent *e = &fe[i++];
+
+		e->ev = ev;
+		e->topic = CStringGetTextDatum(ev->topic);
+		e->event = CStringGetTextDatum(ev->event);
+		e->key = ev->key ? CStringGetTextDatum(ev->key) : (Datum) 0;
+		if (strcmp(ev->topic, TEGO_TOPIC_PLUGINS) == 0)
+			has_plugin_events = true;
+		if (ev->revision_of)
+		{
+			e->payload = NULL;
+			e->tail = NULL;
+		}
+		else
+		{
+			e->payload = ev->payload;
+			e->tail = notify_tail(ev->topic, ev->event, ev->key, ev->payload);
+		}
+	}
+
+	/*
+	 * NB: held until the end of the transaction, after our commit is
+	 * visible to every snapshot; taking it before reading the highest seq is
+	 * what makes seq gapless and commit-ordered.
+	 */
+	tego_events_lock();
+
+	rel = table_open(seq_cached.relid, RowExclusiveLock);
+	/* a TRUNCATE committed while we waited makes a new table */
+	seq_cached.relfilenode = RelationGetForm(rel)->relfilenode;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* no portal is active at pre-commit: statements need a snapshot */
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	seq = seq_cache_lookup(&seq_cached);
+	mirror_wanted = has_plugin_events && tego_mirror_wanted();
+	if (seq < 0)
+	{
+		bool		isnull;
+		Datum		d;
+
+		/* the latest snapshot sees every event committed before the lock */
+		tego_exec(&plan_max_seq,
+				  "SELECT pg_catalog.max(seq) FROM tego.events",
+				  0, NULL, NULL, NULL, TEGO_SNAPSHOT_LATEST, 1);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						  &isnull);
+		seq = isnull ? 0 : DatumGetInt64(d);
+	}
+	committed_at = GetCurrentTimestamp();
+
+	for (i = 0; i < n; i++)
+		if (fe[i].ev->revision_of)
+			fe[i].payload = payload_with_revision(fe[i].ev->payload,
+												  seq + 1 + i);
+	insert_events(rel, fe, n, seq + 1, committed_at);
+	table_close(rel, NoLock);
+
+	for (i = 0; i < n; i++)
+	{
+		FlushEvent *e = &fe[i];
+		PendingEvent *ev = e->ev;
+		int64		event_seq = seq + 1 + i;
+		char	   *text;
+
+		/* the plugin's revision, and its row for the registry mirror */
+		if (ev->revision_of ||
+			(mirror_wanted && ev->key &&
+			 strcmp(ev->topic, TEGO_TOPIC_PLUGINS) == 0))
+			plugin_event_done(ev, event_seq, ev->revision_of != NULL,
+							  mirror_wanted && ev->key &&
+							  strcmp(ev->topic, TEGO_TOPIC_PLUGINS) == 0);
+
+		/* PreCommit_Notify sends the queued notifications in this order */
+		if (e->tail)
+			text = psprintf("{\"seq\": " INT64_FORMAT "%s", event_seq, e->tail);
+		else
+			text = tego_notify_text(event_seq, ev->topic, ev->event, ev->key,
+									e->payload);
+		Async_Notify(ev->topic, text);
+		pfree(text);
+	}
+
+	PopActiveSnapshot();
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	/*
+	 * NB: a large batch has written much WAL; flush it now, so that the
+	 * commit record's flush, which PostgreSQL makes while holding the NOTIFY
+	 * lock (taken by PreCommit_Notify, after us), has little left to do.
+	 */
+	if (n >= FLUSH_WAL_EVENTS && synchronous_commit > SYNCHRONOUS_COMMIT_OFF)
+		XLogFlush(XactLastRecEnd);
+
+	seq_cached.last_seq = seq + n;
+	seq_to_cache = true;
+}
+
 /* Raise an error unless topic is a valid name for application messages. */
 static void
 check_topic(const char *topic)
@@ -635,13 +866,15 @@ check_topic(const char *topic)
  * tego.publish(topic text, message jsonb) RETURNS void
  *
  * Queue an application sync message: stored and sent only if the
- * transaction commits.  The payload carries the publisher id.
+ * transaction commits.  The payload carries the publisher id.  A message
+ * larger than tego.max_publish_bytes (as jsonb) is refused.
  */
 Datum
 publish(PG_FUNCTION_ARGS)
 {
 	char	   *topic;
 	Jsonb	   *message;
+	Size		size;
 	char	   *publisher;
 	JsonbParseState *state = NULL;
 	JsonbValue	k;
@@ -657,8 +890,17 @@ publish(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("message must not be null")));
 	topic = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	message = PG_GETARG_JSONB_P(1);
 	check_topic(topic);
+	/* NB: measured before detoasting, so a huge value is refused unread */
+	size = toast_raw_datum_size(PG_GETARG_DATUM(1));
+	if (size > (Size) tego_max_publish_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message is too large"),
+				 errdetail("The message has %zu bytes (as jsonb); tego.max_publish_bytes allows %d.",
+						   size, tego_max_publish_bytes),
+				 errhint("Store large data in a table and publish its key.")));
+	message = PG_GETARG_JSONB_P(1);
 	/* as NOTIFY: not on a standby, nor in a read-only transaction */
 	PreventCommandIfReadOnly("tego.publish()");
 	publisher = tego_publisher_id();

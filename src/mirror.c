@@ -12,8 +12,9 @@
  *	  older revision.  A database's mirror is loaded from the table on its
  *	  first use after a start, a crash or CREATE EXTENSION.
  *
- *	  NB: both the commit hook and the load hold the NOTIFY lock (see
- *	  events.c), which serializes every commit that numbers events: a load
+ *	  NB: both the commit hook and the load hold the database's event lock
+ *	  (see events.c), which serializes every commit that numbers events in
+ *	  the database: a load
  *	  reads the table with a snapshot that sees every commit before it, and
  *	  no change can commit between that read and the load's end.
  *
@@ -305,8 +306,8 @@ put_entry(const char *name, int64 revision, bytea *row)
 /*
  * Does this database's mirror want the changes of the committing
  * transaction?  Only a loaded one does: an unloaded mirror reads the table
- * when it is loaded.  Called at pre-commit, under the NOTIFY lock, which a
- * load takes too, so the answer holds until the commit hook runs.
+ * when it is loaded.  Called at pre-commit, under the database's event
+ * lock, which a load takes too, so the answer holds until the commit hook runs.
  */
 bool
 tego_mirror_wanted(void)
@@ -327,7 +328,7 @@ tego_mirror_wanted(void)
  * Remember that plugin name has the row (a whole-row Datum of
  * tego.plugins; isnull: the row is gone) as of revision, to be written to
  * the mirror if the transaction commits.  Called at pre-commit, under the
- * NOTIFY lock.
+ * database's event lock.
  */
 void
 tego_mirror_queue(const char *name, int64 revision, Datum row, bool isnull)
@@ -348,7 +349,7 @@ tego_mirror_queue(const char *name, int64 revision, Datum row, bool isnull)
 }
 
 /*
- * The transaction ends: on commit (still under the NOTIFY lock) write its
+ * The transaction ends: on commit (still under the event lock) write its
  * changes to this database's mirror, if it is loaded; forget them anyway.
  */
 void
@@ -428,7 +429,7 @@ ensure_loaded(void)
 		return true;
 
 	/* NB: see the header comment: no registry change commits meanwhile */
-	LockSharedObject(DatabaseRelationId, InvalidOid, 0, AccessExclusiveLock);
+	tego_events_lock();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	tego_exec(&plan_epoch, "SELECT pg_catalog.max(seq) FROM tego.events",
@@ -471,7 +472,7 @@ ensure_loaded(void)
 	db->loaded = true;
 	LWLockRelease(mirror->lock);
 	SPI_finish();
-	UnlockSharedObject(DatabaseRelationId, InvalidOid, 0, AccessExclusiveLock);
+	tego_events_unlock();
 	return true;
 }
 

@@ -47,9 +47,10 @@ typedef struct TegoPoolSlot
 
 /*
  * The highest committed event seq of one database's tego.events, so that a
- * commit need not read it from the table.  NB: read and written only while
- * holding the NOTIFY lock (see events.c), which serializes every commit
- * that numbers events, cluster-wide; no LWLock is needed.  The key includes
+ * commit need not read it from the table.  NB: a database's entry is read
+ * and written only while holding that database's event lock (see
+ * events.c), and the array under TegoShared.lock, since commits in other
+ * databases write it at the same time.  The key includes
  * the table's OID and relfilenode, so a new or truncated table is read
  * again.
  */
@@ -78,7 +79,7 @@ typedef struct TegoShared
 	 * wakes the waiters of its own database and few others.
 	 */
 	ConditionVariable events_committed[TEGO_EVENTS_CVS];
-	LWLock	   *lock;			/* protects the fields below */
+	LWLock	   *lock;			/* protects seq_cache and the fields below */
 	pid_t		scheduler_pid;	/* 0 when no scheduler runs */
 	Latch	   *scheduler_latch;
 	TimestampTz scheduler_started;

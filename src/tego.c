@@ -16,6 +16,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "tego.h"
 #include "apps.h"
@@ -29,6 +30,9 @@ char	   *tego_client_id = NULL;
 
 /* tego.event_retention: seconds of events kept by compaction (0 = all). */
 int			tego_event_retention = 7 * 24 * 60 * 60;
+
+/* tego.max_publish_bytes: largest tego.publish() message (jsonb bytes). */
+int			tego_max_publish_bytes = 1024 * 1024;
 
 /* tego.max_leases: most lease names (the SQL lease functions read it). */
 static int	tego_max_leases = 1000;
@@ -99,6 +103,16 @@ _PG_init(void)
 							0, INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tego.max_publish_bytes",
+							"Largest message tego.publish() accepts, in bytes of its jsonb form.",
+							"Only a superuser (or a role granted SET on it) can change it, so a role cannot lift it for itself.",
+							&tego_max_publish_bytes,
+							1024 * 1024,
+							1024, MaxAllocSize,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tego.max_running_jobs",

@@ -39,6 +39,7 @@
 /* settings (tego.c) */
 extern char *tego_client_id;
 extern int	tego_event_retention;
+extern int	tego_max_publish_bytes;
 
 /* How tego_exec() runs a statement. */
 typedef enum TegoSnapshot
@@ -59,8 +60,19 @@ extern Datum tego_text_array(char **items, int n);
 extern char **tego_deconstruct_text_array(ArrayType *arr, int *n,
 										  const char *what);
 
+/*
+ * The lock that orders a database's event commits (events.c): an advisory
+ * lock tag (database, TEGO_EVENTS_LOCK_KEY, 0) whose fourth field no SQL
+ * advisory lock function uses (they use 1 and 2), so no role can take it
+ * from SQL.  pg_locks shows it as locktype advisory, objsubid 29799.
+ */
+#define TEGO_EVENTS_LOCK_KEY	0x7465676F	/* "tego" */
+#define TEGO_EVENTS_LOCK_FIELD4	0x7467
+
 /* events.c */
 extern void tego_events_init(void);
+extern void tego_events_lock(void);
+extern void tego_events_unlock(void);
 extern void tego_event_queue(const char *topic, const char *event,
 							 const char *key, Jsonb *payload,
 							 const char *revision_of);

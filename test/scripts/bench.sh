@@ -28,6 +28,10 @@
 #   7. tego.wait_events wake-up latency after a commit (listeners that keep
 #      a wait_events call running, as behind a transaction-mode pooler) vs
 #      the same change heard with LISTEN, 1 and 10 listeners
+#   then, in a cluster of its own (test/bench/commit.sh; TEGO_BENCH_COMMIT=0
+#   skips it, TEGO_BENCH_ONLY=commit runs only it): one transaction of
+#   300,000 tego.publish vs one of 300,000 pg_notify, how long each holds
+#   the NOTIFY lock (another database's NOTIFY waits)        target <= 3x
 #
 # Context figures, not targets: a transaction that only calls pg_notify
 # writes no WAL before its commit record, so PostgreSQL commits it without
@@ -61,6 +65,14 @@ set -uo pipefail
 
 # shellcheck source=test/scripts/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# TEGO_BENCH_ONLY=commit runs only the large-transaction benchmark
+# (test/bench/commit.sh)
+case ${TEGO_BENCH_ONLY:-} in
+	"") ;;
+	commit) exec bash "$TEGO_TOP/test/bench/commit.sh" ;;
+	*) tego_die "TEGO_BENCH_ONLY: unknown part ${TEGO_BENCH_ONLY} (known: commit)" ;;
+esac
 
 PORT=5495
 SECONDS_PER_RUN=${TEGO_BENCH_SECONDS:-4}
@@ -638,6 +650,14 @@ out ""
 out "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 out "total: $SECONDS s; results: $RESULTS; table: $TABLE"
 tego_bench_cleanup
+
+# One large transaction (300,000 tego.publish vs 300,000 pg_notify): its
+# commit and how long it holds the NOTIFY lock; a cluster of its own.
+# TEGO_BENCH_COMMIT=0 skips it.
+if [ "${TEGO_BENCH_COMMIT:-1}" != 0 ]; then
+	echo
+	bash "$TEGO_TOP/test/bench/commit.sh" || exit 1
+fi
 
 # The scheduler benchmarks (against pg_cron) run in a cluster of their own;
 # TEGO_BENCH_SCHEDULER=0 skips them.

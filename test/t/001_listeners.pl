@@ -229,10 +229,12 @@ sub writers_running
 }
 
 # While the writers run: a large-options plugin changes state, and a 1 MB
-# message is published.
+# message is published (above the default tego.max_publish_bytes, which a
+# superuser raises for the session).
 $node->safe_psql('postgres', q{SELECT count(*) FROM tego.plugin_enable('big-opts')});
 $node->safe_psql('postgres',
-	qq{SELECT tego.publish('$topic', jsonb_build_object('blob', repeat('x', 1048576)))});
+	qq{SET tego.max_publish_bytes = '2MB';
+	SELECT tego.publish('$topic', jsonb_build_object('blob', repeat('x', 1048576)))});
 my $big_seq = $node->safe_psql(
 	'postgres', qq{
 SELECT seq FROM tego.events
