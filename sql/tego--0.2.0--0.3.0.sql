@@ -788,3 +788,12 @@ FROM PUBLIC;
 --
 
 -- (events: end)
+
+
+
+--
+-- TachyBase semantics: installed means the app's install() has run; the
+-- states TachyBase writes through the view and import_plugins
+--
+
+-- (tachybase: end)
