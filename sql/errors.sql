@@ -161,3 +161,8 @@ ROLLBACK;
 -- cleanup
 SELECT name FROM tego.plugin_disable('mid', 'base');
 SELECT name FROM tego.plugin_remove('{top,mid,base,pkg}');
+
+-- sizes: a plugin's options at most 1 MB, its depends_on at most 1000 names
+SELECT tego.plugin_add('big-options', options => jsonb_build_object('x', repeat('a', 1100000)));
+SELECT tego.plugin_update('no-such', jsonb_build_object('options', jsonb_build_object('x', repeat('a', 1100000))));
+SELECT tego.plugin_add('many-deps', depends_on => ARRAY(SELECT 'p' || i FROM generate_series(1, 1001) AS i));

@@ -243,7 +243,7 @@ jsonb_type_name(Jsonb *j)
 	}
 }
 
-/* Check that options is a JSON object. */
+/* Check that options is a JSON object of at most TEGO_MAX_OPTIONS_BYTES. */
 static void
 check_options(Jsonb *options)
 {
@@ -253,6 +253,12 @@ check_options(Jsonb *options)
 				 errmsg("options must be a JSON object"),
 				 errdetail("The value given is a JSON %s.",
 						   jsonb_type_name(options))));
+	if (VARSIZE(options) > TEGO_MAX_OPTIONS_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("options are too large"),
+				 errdetail("A plugin's options are at most %d bytes (as jsonb); these have %zu.",
+						   TEGO_MAX_OPTIONS_BYTES, (size_t) VARSIZE(options))));
 }
 
 /*
@@ -265,6 +271,12 @@ check_deps(const char *name, char **deps, int ndeps)
 	int			i,
 				j;
 
+	if (ndeps > TEGO_MAX_DEPENDENCIES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("plugin \"%s\" has too many dependencies", name),
+				 errdetail("depends_on lists at most %d plugins; this one lists %d.",
+						   TEGO_MAX_DEPENDENCIES, ndeps)));
 	for (i = 0; i < ndeps; i++)
 	{
 		check_name(deps[i], "plugin");
@@ -1228,6 +1240,7 @@ parse_changes(const char *name, Jsonb *changes)
 				!JsonContainerIsObject(v.val.binary.data))
 				bad_field_type(field, "object");
 			c.options = JsonbValueToJsonb(&v);
+			check_options(c.options);
 		}
 		else if (strcmp(field, "sub_view") == 0 || strcmp(field, "built_in") == 0)
 		{

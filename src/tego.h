@@ -23,6 +23,10 @@
 /* Longest version string. */
 #define TEGO_MAX_VERSION_BYTES	256
 
+/* Largest options object of a plugin (as jsonb), and longest depends_on. */
+#define TEGO_MAX_OPTIONS_BYTES	(1024 * 1024)
+#define TEGO_MAX_DEPENDENCIES	1000
+
 /* Longest topic: a NOTIFY channel name is at most NAMEDATALEN - 1 bytes. */
 #define TEGO_MAX_TOPIC_BYTES	(NAMEDATALEN - 1)
 
