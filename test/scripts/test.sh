@@ -28,6 +28,8 @@ set -uo pipefail
 
 # shellcheck source=test/scripts/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=test/node/pg-cluster.sh
+. "$TEGO_TOP/test/node/pg-cluster.sh" # node_npm_install
 
 SUITE_TIMEOUT=${TEGO_SUITE_TIMEOUT:-300}
 REGRESS_PORT=5497
@@ -307,6 +309,16 @@ suite_tap() {
 	[ ${#files[@]} -eq 0 ] && return 0
 
 	echo "== TAP: ${#files[@]} file(s)"
+	# A TAP test may drive a Node.js client (055_security_soak): give the
+	# copy its node_modules as the node-cluster extra suite does for the
+	# checkout.  Without node, npm or the registry the test skips that part.
+	if [ ! -d "$WORK/test/node/node_modules/pg" ]; then
+		if (tego_node_deps) >/dev/null 2>&1 && node_npm_install "$WORK/test/node"; then
+			tego_is_root && chown -R postgres:postgres "$WORK/test/node/node_modules"
+		else
+			echo "note: no node_modules in test/node: TAP tests skip their Node.js parts"
+		fi
+	fi
 	# PostgreSQL::Test::Utils writes $TESTDIR/tmp_check/log/regress_log_<test>;
 	# PostgreSQL::Test::Cluster runs initdb/pg_ctl from PATH and needs
 	# PG_REGRESS (--config-auth).  TEGO_TOOLS: the libpq helpers (make tools).
