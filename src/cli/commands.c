@@ -313,7 +313,7 @@ done:
 	return rc;
 }
 
-/* install, enable, disable: FUNC(VARIADIC names) */
+/* install, uninstall, enable, disable: FUNC(VARIADIC names) */
 static int
 pm_variadic(int argc, char **argv, const char *func, const char *help)
 {
@@ -420,6 +420,8 @@ cmd_pm(int argc, char **argv)
 		return pm_add(argc, argv);
 	if (strcmp(sub, "install") == 0)
 		return pm_variadic(argc, argv, "plugin_install", help_pm_install);
+	if (strcmp(sub, "uninstall") == 0)
+		return pm_variadic(argc, argv, "plugin_uninstall", help_pm_uninstall);
 	if (strcmp(sub, "enable") == 0)
 		return pm_variadic(argc, argv, "plugin_enable", help_pm_enable);
 	if (strcmp(sub, "disable") == 0)

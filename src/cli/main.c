@@ -45,6 +45,7 @@ static const HelpEntry help_entries[] = {
 	{"pm", "list", &help_pm_list},
 	{"pm", "add", &help_pm_add},
 	{"pm", "install", &help_pm_install},
+	{"pm", "uninstall", &help_pm_uninstall},
 	{"pm", "enable", &help_pm_enable},
 	{"pm", "disable", &help_pm_disable},
 	{"pm", "remove", &help_pm_remove},

@@ -137,6 +137,7 @@ extern const char *const help_pm;
 extern const char *const help_pm_list;
 extern const char *const help_pm_add;
 extern const char *const help_pm_install;
+extern const char *const help_pm_uninstall;
 extern const char *const help_pm_enable;
 extern const char *const help_pm_disable;
 extern const char *const help_pm_remove;

@@ -145,7 +145,7 @@ is($rc, 0, '--help exits 0');
 like($out, qr/Exit status:.*0  success.*1  the server.*2  usage.*3  could not connect/s,
 	'--help documents the exit codes');
 
-for my $cmd ('pm', 'pm list', 'pm add', 'pm install', 'pm enable', 'pm disable',
+for my $cmd ('pm', 'pm list', 'pm add', 'pm install', 'pm uninstall', 'pm enable', 'pm disable',
 	'pm remove', 'pm upgrade', 'jobs', 'jobs list', 'jobs run', 'jobs history',
 	'apps', 'leases', 'status', 'events', 'events tail')
 {
@@ -295,6 +295,11 @@ is("$rows->[0]{built_in} $rows->[0]{sub_view}", 't f', 'pm add --built-in --no-s
 is($rc, 0, 'pm install exits 0');
 (undef, $rows) = parse_table($out);
 is($rows->[0]{state}, 'installed', '... and the plugin is installed');
+($rc, $out, $err) = cli('pm', 'uninstall', 'core');
+is($rc, 0, 'pm uninstall exits 0');
+(undef, $rows) = parse_table($out);
+is("$rows->[0]{state} $rows->[0]{installed}", 'added f', '... and the plugin is not installed');
+($rc, $out, $err) = cli('pm', 'install', 'core');
 
 ($rc, $out, $err) = cli('pm', 'remove', 'acl');
 is($rc, 1, 'pm remove of an enabled plugin without --force exits 1');
