@@ -907,6 +907,7 @@ tego_notifier_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(database_oid, BOOTSTRAP_SUPERUSERID, 0);
+	tego_pin_worker_settings();
 	pgstat_report_appname("tego notifier");
 	before_shmem_exit(notifier_exit, (Datum) 0);
 

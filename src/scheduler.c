@@ -1429,34 +1429,6 @@ scheduler_shutdown(int code, Datum arg)
 	}
 }
 
-/*
- * Pin the settings the scheduler's own statements depend on.  NB: the
- * scheduler is a superuser session in a database that an application role
- * may own, and ALTER DATABASE ... SET applies to every session there: no
- * name may resolve through a schema that role can create objects in (its
- * operators and functions would run as superuser), and no timeout, read-only
- * default or role it sets may stop the passes of every job.
- */
-static void
-pin_settings(void)
-{
-	static const char *const pinned[][2] = {
-		{"search_path", "pg_catalog, pg_temp"},
-		{"role", "none"},
-		{"statement_timeout", "0"},
-		{"lock_timeout", "0"},
-		{"idle_in_transaction_session_timeout", "0"},
-		{"default_transaction_read_only", "off"},
-		{"default_transaction_isolation", "read committed"},
-		{"DateStyle", "ISO, MDY"},
-		{"IntervalStyle", "postgres"},
-	};
-	int			i;
-
-	for (i = 0; i < lengthof(pinned); i++)
-		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
-}
-
 /* Entry point of the "tego scheduler" background worker. */
 void
 tego_scheduler_main(Datum main_arg)
@@ -1466,7 +1438,7 @@ tego_scheduler_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(tego_database, NULL, 0);
-	pin_settings();
+	tego_pin_worker_settings();
 	pgstat_report_appname("tego scheduler");
 	tego_plan_options = 0;		/* see tego_prepare() */
 	{

@@ -182,6 +182,7 @@ extern TegoShared *tego_shared;
 extern void tego_shmem_init(void);
 extern void tego_wake_scheduler_at_commit(void);
 struct BackgroundWorker;
+extern void tego_pin_worker_settings(void);
 extern void tego_dynamic_worker(struct BackgroundWorker *worker,
 								const char *function);
 

@@ -21,6 +21,7 @@
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "apps.h"
@@ -110,6 +111,35 @@ tego_dynamic_worker(BackgroundWorker *worker, const char *function)
 	worker->bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker->bgw_library_name, BGW_MAXLEN, "tego");
 	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+}
+
+/*
+ * Pin the settings that a worker of ours connected as a superuser depends
+ * on (the scheduler, the notifier).  NB: such a worker is a superuser
+ * session in a database that an application role may own, and ALTER
+ * DATABASE ... SET applies to every session there: no name may resolve
+ * through a schema that role can create objects in (its operators and
+ * functions would run as superuser), and no timeout, read-only default or
+ * role it sets may stop the worker's work for everyone.
+ */
+void
+tego_pin_worker_settings(void)
+{
+	static const char *const pinned[][2] = {
+		{"search_path", "pg_catalog, pg_temp"},
+		{"role", "none"},
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"DateStyle", "ISO, MDY"},
+		{"IntervalStyle", "postgres"},
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(pinned); i++)
+		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 /*
