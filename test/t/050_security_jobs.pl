@@ -37,26 +37,6 @@ tego.max_running_jobs = 4
 });
 $node->start;
 
-my $app_grants = q{
-GRANT USAGE ON SCHEMA tego TO %1$s;
-GRANT EXECUTE ON FUNCTION
-    tego.plugin_add(text, text, text, jsonb, boolean, boolean, text[]),
-    tego.plugin_install(text[]), tego.plugin_enable(text[]),
-    tego.plugin_disable(text[]), tego.plugin_remove(text[], boolean),
-    tego.plugin_upgrade(text, text), tego.plugin_update(text, jsonb, bigint),
-    tego.plugin_get(text), tego.plugin_list(boolean),
-    tego.publish(text, jsonb), tego.event_seq(),
-    tego.events_since(bigint, text[], integer),
-    tego.schedule(text, text, text, name, name, text, interval, text, text, boolean),
-    tego.schedule_app(text, text, jsonb, text, name, text, text, integer, interval, interval, boolean),
-    tego.alter_job(text, text, text, jsonb, name, name, text, interval, text, text, integer, interval, interval, boolean),
-    tego.unschedule(text), tego.run_now(text),
-    tego.job_claim(text, text[], integer), tego.job_heartbeat(bigint, text),
-    tego.job_finish(bigint, text, boolean, text)
-  TO %1$s;
-GRANT SELECT, INSERT, UPDATE, DELETE ON tego."applicationPlugins" TO %1$s;
-GRANT SELECT ON tego.jobs, tego.job_runs TO %1$s;
-};
 
 $node->safe_psql('postgres', q{
 CREATE EXTENSION tego;
@@ -75,7 +55,7 @@ GRANT INSERT ON ticks TO app1, app2;
 CREATE DATABASE db3;
 REVOKE CONNECT ON DATABASE db3 FROM PUBLIC;
 });
-$node->safe_psql('postgres', sprintf($app_grants, $_)) for qw(app1 app2);
+$node->safe_psql('postgres', app_grants($_)) for qw(app1 app2);
 
 sub q1 { return $node->safe_psql('postgres', $_[0]); }
 

@@ -62,45 +62,6 @@ my $tmp = PostgreSQL::Test::Utils::tempdir;
 
 # --- roles, grants, and what each role owns -----------------------------------------
 
-# The README's grants of an application role ("Privileges"): the lifecycle
-# and events, jobs, leases and guards, app status and health.
-my $app_grants = q{
-GRANT USAGE ON SCHEMA tego TO %1$s;
-GRANT EXECUTE ON FUNCTION
-    tego.plugin_add(text, text, text, jsonb, boolean, boolean, text[]),
-    tego.plugin_install(text[]), tego.plugin_enable(text[]),
-    tego.plugin_disable(text[]), tego.plugin_remove(text[], boolean),
-    tego.plugin_upgrade(text, text), tego.plugin_update(text, jsonb, bigint),
-    tego.plugin_get(text), tego.plugin_list(boolean),
-    tego.publish(text, jsonb), tego.event_seq(),
-    tego.events_since(bigint, text[], integer),
-    tego.wait_events(bigint, text[], interval, integer)
-  TO %1$s;
-GRANT SELECT, INSERT, UPDATE, DELETE ON tego."applicationPlugins" TO %1$s;
-GRANT EXECUTE ON FUNCTION
-    tego.schedule(text, text, text, name, name, text, interval, text, text, boolean),
-    tego.schedule_app(text, text, jsonb, text, name, text, text, integer, interval, interval, boolean),
-    tego.alter_job(text, text, text, jsonb, name, name, text, interval, text, text, integer, interval, interval, boolean),
-    tego.unschedule(text), tego.run_now(text),
-    tego.job_claim(text, text[], integer), tego.job_heartbeat(bigint, text),
-    tego.job_finish(bigint, text, boolean, text)
-  TO %1$s;
-GRANT SELECT ON tego.jobs, tego.job_runs TO %1$s;
-GRANT EXECUTE ON FUNCTION
-    tego.lease_acquire(text, text, interval, boolean),
-    tego.lease_renew(text, text, bigint, interval),
-    tego.lease_release(text, text, bigint), tego.lease_assert(text, bigint),
-    tego.plugin_begin(text, text, text, interval),
-    tego.plugin_end(text, text, boolean, text)
-  TO %1$s;
-GRANT SELECT ON tego.leases, tego.plugin_operations TO %1$s;
-GRANT EXECUTE ON FUNCTION
-    tego.app_status_set(text, text, text, text),
-    tego.app_maintaining_set(text, text, text, text, text),
-    tego.app_forget(text), tego._apps(), tego.status(), tego.registry_epoch()
-  TO %1$s;
-GRANT SELECT ON tego.apps TO %1$s;
-};
 
 $node->safe_psql(
 	'postgres', q{
@@ -132,8 +93,8 @@ SELECT count(*) FROM tego.plugin_add('app2-guarded');
 SELECT count(*) FROM tego.plugin_add('soak-p1', '@soak/p1', '1.0.0');
 SELECT count(*) FROM tego.plugin_add('soak-p2', '@soak/p2', '1.0.0', depends_on => '{soak-p1}');
 }
-	  . sprintf($app_grants, 'app1')
-	  . sprintf($app_grants, 'app2'));
+	  . app_grants('app1')
+	  . app_grants('app2'));
 
 # What the attackers know: every lease's holder and token, every guard's
 # holder, the latest runs and their workers.  A view of the superuser reads
