@@ -975,13 +975,12 @@ plugin_add(PG_FUNCTION_ARGS)
 }
 
 /*
- * tego.plugin_install(VARIADIC names text[]) RETURNS SETOF tego.plugins
- *
- * Marks plugins installed: the application calls it once their install()
- * hook has run.  Enabled or not, either is fine.
+ * Mark the plugins of a VARIADIC batch installed or not (installed), each
+ * that is not so already, with action: in load order when marking them
+ * installed, dependents first otherwise.  enabled stays as it is.
  */
-Datum
-plugin_install(PG_FUNCTION_ARGS)
+static Datum
+mark_installed(FunctionCallInfo fcinfo, bool installed, const char *action)
 {
 	int			n;
 	char	  **names = batch_names(fcinfo, 0, &n);
@@ -995,13 +994,25 @@ plugin_install(PG_FUNCTION_ARGS)
 	order = load_order(targets, n);
 	for (i = 0; i < n; i++)
 	{
-		Plugin	   *p = targets[order[i]];
+		Plugin	   *p = targets[order[installed ? i : n - 1 - i]];
 
-		if (!p->installed)
-			set_state(&out, p, "install", p->enabled, true);
+		if (p->installed != installed)
+			set_state(&out, p, action, p->enabled, installed);
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * tego.plugin_install(VARIADIC names text[]) RETURNS SETOF tego.plugins
+ *
+ * Marks plugins installed: the application calls it once their install()
+ * hook has run.  Enabled or not, either is fine.
+ */
+Datum
+plugin_install(PG_FUNCTION_ARGS)
+{
+	return mark_installed(fcinfo, true, "install");
 }
 
 /*
@@ -1015,26 +1026,7 @@ plugin_install(PG_FUNCTION_ARGS)
 Datum
 plugin_uninstall(PG_FUNCTION_ARGS)
 {
-	int			n;
-	char	  **names = batch_names(fcinfo, 0, &n);
-	Output		out = output_begin(fcinfo);
-	Plugin	  **targets;
-	int		   *order;
-	int			i;
-
-	spi_begin();
-	targets = load_targets(names, n, LOCK_NO_KEY_UPDATE);
-	order = load_order(targets, n);
-	/* dependents first, as for disable */
-	for (i = n - 1; i >= 0; i--)
-	{
-		Plugin	   *p = targets[order[i]];
-
-		if (p->installed)
-			set_state(&out, p, "uninstall", p->enabled, false);
-	}
-	SPI_finish();
-	return (Datum) 0;
+	return mark_installed(fcinfo, false, "uninstall");
 }
 
 /*
