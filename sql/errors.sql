@@ -36,6 +36,7 @@ SELECT name FROM tego.plugin_add('top', depends_on => '{mid}');
 SELECT name FROM tego.plugin_add('pkg', package_name => '@scope/pkg');
 SELECT name FROM tego.plugin_add('builtin', built_in => true);
 SELECT name FROM tego.plugin_enable('base', 'mid', 'builtin');
+SELECT name FROM tego.plugin_install('base', 'mid', 'builtin');
 SELECT pg_temp.fingerprint() AS before \gset
 
 -- names
@@ -66,6 +67,9 @@ SELECT pg_temp.try($$SELECT tego.plugin_add('x', depends_on => ARRAY[NULL::text]
 SELECT pg_temp.try($$SELECT tego.plugin_enable(VARIADIC NULL::text[])$$);
 SELECT pg_temp.try($$SELECT tego.plugin_enable(NULL)$$);
 SELECT pg_temp.try($$SELECT tego.plugin_enable(VARIADIC '{}'::text[])$$);
+SELECT pg_temp.try($$SELECT tego.plugin_uninstall(VARIADIC NULL::text[])$$);
+SELECT pg_temp.try($$SELECT tego.plugin_uninstall(NULL)$$);
+SELECT pg_temp.try($$SELECT tego.plugin_uninstall(VARIADIC '{}'::text[])$$);
 SELECT pg_temp.try($$SELECT tego.plugin_remove('{base}', NULL)$$);
 SELECT pg_temp.try($$SELECT tego.plugin_upgrade(NULL, '1')$$);
 SELECT pg_temp.try($$SELECT tego.plugin_upgrade('base', NULL)$$);
@@ -100,6 +104,8 @@ SELECT pg_temp.try($$SELECT tego.plugin_get('nosuch')$$);
 SELECT pg_temp.try($$SELECT tego.plugin_enable('top', 'nosuch')$$);
 SELECT pg_temp.try($$SELECT tego.plugin_enable('top', 'Bad Name')$$);
 SELECT pg_temp.try($$SELECT tego.plugin_disable('mid', 'nosuch')$$);
+SELECT pg_temp.try($$SELECT tego.plugin_uninstall('base', 'nosuch')$$);
+SELECT pg_temp.try($$SELECT tego.plugin_uninstall('base', 'Bad Name')$$);
 SELECT pg_temp.try($$SELECT tego.plugin_remove('{pkg,nosuch}')$$);
 SELECT pg_temp.try($$SELECT tego.plugin_upgrade('nosuch', '1')$$);
 SELECT pg_temp.try($$SELECT tego.plugin_update('nosuch', '{}')$$);
@@ -123,6 +129,7 @@ SELECT pg_temp.fingerprint() = :'before' AS unchanged;
 -- plugin_update: shapes and fields
 SELECT pg_temp.try($$SELECT tego.plugin_update('base', '[]')$$);
 SELECT pg_temp.try($$SELECT tego.plugin_update('base', '{"enabled": false}')$$);
+SELECT pg_temp.try($$SELECT tego.plugin_update('base', '{"installed": false}')$$);
 SELECT pg_temp.try($$SELECT tego.plugin_update('base', '{"name": "other"}')$$);
 SELECT pg_temp.try($$SELECT tego.plugin_update('base', '{"colour": "red"}')$$);
 SELECT pg_temp.try($$SELECT tego.plugin_update('base', '{"options": []}')$$);

@@ -30,11 +30,14 @@ SELECT name, state FROM tego.plugin_enable('acl', 'users', 'core');
 SELECT name FROM tego.plugin_enable('acl');
 SELECT name FROM tego.plugin_list(enabled_only => true);
 
--- install without enabling
+-- install without enabling; users, enabled with its install pending, is
+-- marked installed too
 SELECT name, state FROM tego.plugin_install('logger');
-SELECT name FROM tego.plugin_install('logger', 'users');
+SELECT name, state FROM tego.plugin_install('logger', 'users');
 
--- enable installs first when needed
+-- enabling leaves installed as it is (installed means the application's
+-- install() has run): audit is enabled with its install pending, logger
+-- stays installed
 SELECT name, state, installed FROM tego.plugin_enable('audit', 'logger');
 
 -- disabling what an enabled plugin needs is refused, listing the dependents
@@ -100,6 +103,46 @@ SELECT tego.event_seq() AS before \gset
 SELECT name FROM tego.plugin_disable('users', 'nosuch');
 SELECT name, state FROM tego.plugins WHERE name = 'users';
 SELECT tego.event_seq() - :before AS new_events;
+
+-- installed: the application's install() has run.  A plugin is enabled
+-- with its install pending, and the registry says so (its state is
+-- 'enabled', installed is false); plugin_install marks it once the hook ran
+SELECT tego.event_seq() AS before \gset
+SELECT name FROM tego.plugin_add('crm');
+SELECT name, state, enabled, installed FROM tego.plugin_enable('crm');
+SELECT name, state, enabled, installed FROM tego.plugin_list() WHERE name = 'crm';
+SELECT name, state, enabled, installed FROM tego.plugin_list(enabled_only => true)
+ WHERE NOT installed;
+SELECT name, state, enabled, installed FROM tego.plugin_install('crm');
+SELECT name FROM tego.plugin_install('crm');
+-- plugin_uninstall marks it not installed (its install() must run again);
+-- enabled stays as it is
+SELECT name, state, enabled, installed FROM tego.plugin_uninstall('crm');
+SELECT name FROM tego.plugin_uninstall('crm');
+-- TachyBase's write after an install() that failed, {enabled: false,
+-- installed: false}: disable, then uninstall
+SELECT name, state, installed FROM tego.plugin_install('crm');
+SELECT name, state, installed FROM tego.plugin_disable('crm');
+SELECT name, state, installed FROM tego.plugin_uninstall('crm');
+-- a batch, dependents first; one unknown name and nothing changes
+SELECT name FROM tego.plugin_add('crm-ext', depends_on => '{crm}');
+SELECT name, state, installed FROM tego.plugin_enable('crm-ext', 'crm');
+SELECT name, state, installed FROM tego.plugin_install('crm', 'crm-ext');
+SELECT name FROM tego.plugin_uninstall('crm', 'crm-ext', 'nosuch');
+SELECT name, installed FROM tego.plugins WHERE name LIKE 'crm%' ORDER BY id;
+-- no rule ties installed to enabled: an enabled plugin that enabled plugins
+-- depend on, and a built-in plugin, may be marked not installed
+SELECT name, state, installed FROM tego.plugin_install('core');
+SELECT name, state, installed FROM tego.plugin_uninstall('crm', 'crm-ext', 'core');
+-- each change is one event: install and uninstall keep the state 'enabled'
+-- of an enabled plugin, the payload's installed says what changed
+SELECT key, payload->>'action' AS action, payload->>'from' AS "from",
+       payload->>'to' AS "to", payload->>'enabled' AS enabled,
+       payload->>'installed' AS installed
+  FROM tego.events
+ WHERE seq > :before AND topic = 'tego_plugins'
+ ORDER BY seq;
+SELECT count(*) FROM tego.plugin_remove('{crm,crm-ext}', force => true);
 
 -- cleanup
 SELECT name FROM tego.plugin_disable('users');

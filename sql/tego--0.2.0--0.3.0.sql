@@ -796,4 +796,101 @@ FROM PUBLIC;
 -- states TachyBase writes through the view and import_plugins
 --
 
+-- installed says whether the application's install() hook has run; it is
+-- independent of enabled.  A plugin may be enabled with its install
+-- pending (enabled, not installed: its derived state is still 'enabled'),
+-- and the application marks it installed once the hook has run.
+ALTER TABLE tego.plugins DROP CONSTRAINT plugins_enabled_needs_installed;
+
+-- TachyBase's recovery write after an install() that failed:
+-- {enabled: false, installed: false}.
+CREATE FUNCTION tego.plugin_uninstall(VARIADIC names text[])
+RETURNS SETOF tego.plugins
+LANGUAGE c VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'plugin_uninstall';
+
+COMMENT ON FUNCTION tego.plugin_uninstall(text[]) IS 'mark plugins not installed (their install() hook has not run, or must run again); enabled stays as it is';
+
+REVOKE ALL ON FUNCTION tego.plugin_uninstall(text[]) FROM PUBLIC;
+
+-- Bring a plugin to the state a TachyBase row describes, through the
+-- lifecycle functions.  Returns 'added', 'updated' or 'unchanged'.  Every
+-- combination of enabled and installed is a state TachyBase writes, so the
+-- view (strict false) and import_plugins (strict true) apply the row as it
+-- is: enabled through plugin_enable/plugin_disable, then installed through
+-- plugin_install/plugin_uninstall.  The lifecycle's rules (dependencies,
+-- built-in plugins, names, packages) still refuse what breaks them.
+-- strict is kept for the callers; it no longer changes what is accepted.
+CREATE OR REPLACE FUNCTION tego._apply_application_plugin(r jsonb, strict boolean)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p tego.plugins;
+    want_installed boolean := coalesce((r ->> 'installed')::boolean, false);
+    want_enabled boolean := coalesce((r ->> 'enabled')::boolean, false);
+    want_built_in boolean := coalesce((r ->> 'builtIn')::boolean, false);
+    want_sub_view boolean := coalesce((r ->> 'subView')::boolean, true);
+    opts jsonb := coalesce(nullif(r -> 'options', 'null'::jsonb), '{}');
+    changes jsonb := '{}';
+    changed boolean := false;
+BEGIN
+    IF r ->> 'name' IS NULL THEN
+        RAISE EXCEPTION 'plugin name must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    SELECT * INTO p FROM tego.plugins WHERE name = r ->> 'name' FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM tego.plugin_add(r ->> 'name', r ->> 'packageName', r ->> 'version',
+                                opts, want_built_in, want_sub_view);
+        IF want_enabled THEN
+            PERFORM tego.plugin_enable(r ->> 'name');
+        END IF;
+        IF want_installed THEN
+            PERFORM tego.plugin_install(r ->> 'name');
+        END IF;
+        RETURN 'added';
+    END IF;
+
+    IF p.package_name IS DISTINCT FROM r ->> 'packageName' THEN
+        changes := changes || jsonb_build_object('package_name', r -> 'packageName');
+    END IF;
+    IF p.version IS DISTINCT FROM r ->> 'version' THEN
+        changes := changes || jsonb_build_object('version', r -> 'version');
+    END IF;
+    IF p.options IS DISTINCT FROM opts THEN
+        changes := changes || jsonb_build_object('options', opts);
+    END IF;
+    IF p.built_in IS DISTINCT FROM want_built_in THEN
+        changes := changes || jsonb_build_object('built_in', want_built_in);
+    END IF;
+    IF p.sub_view IS DISTINCT FROM want_sub_view THEN
+        changes := changes || jsonb_build_object('sub_view', want_sub_view);
+    END IF;
+    IF changes <> '{}' THEN
+        PERFORM tego.plugin_update(p.name, changes);
+        changed := true;
+    END IF;
+
+    IF want_enabled AND NOT p.enabled THEN
+        PERFORM tego.plugin_enable(p.name);
+        changed := true;
+    ELSIF NOT want_enabled AND p.enabled THEN
+        PERFORM tego.plugin_disable(p.name);
+        changed := true;
+    END IF;
+    IF want_installed AND NOT p.installed THEN
+        PERFORM tego.plugin_install(p.name);
+        changed := true;
+    ELSIF NOT want_installed AND p.installed THEN
+        PERFORM tego.plugin_uninstall(p.name);
+        changed := true;
+    END IF;
+    RETURN CASE WHEN changed THEN 'updated' ELSE 'unchanged' END;
+END
+$$;
+
 -- (tachybase: end)

@@ -10,6 +10,9 @@
  *	  built-in plugins cannot be disabled or removed; dependency cycles are
  *	  refused.  Batches are all-or-nothing and applied in dependency order.
  *	  A transition that changes nothing is not an error and emits no event.
+ *	  "installed" says whether the application's install() hook has run, as
+ *	  in TachyBase: no rule ties it to "enabled", and a plugin may be
+ *	  enabled with its install pending.
  *
  *	  Concurrency: a batch locks its target rows (FOR NO KEY UPDATE, or FOR
  *	  UPDATE when deleting) in id order, and enabling locks the
@@ -25,6 +28,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/binaryheap.h"
@@ -119,6 +123,7 @@ static SPIPlanPtr plan_package_taken = NULL;
 
 PG_FUNCTION_INFO_V1(plugin_add);
 PG_FUNCTION_INFO_V1(plugin_install);
+PG_FUNCTION_INFO_V1(plugin_uninstall);
 PG_FUNCTION_INFO_V1(plugin_enable);
 PG_FUNCTION_INFO_V1(plugin_disable);
 PG_FUNCTION_INFO_V1(plugin_remove);
@@ -842,6 +847,23 @@ set_state(Output *out, Plugin *p, const char *action, bool enabled,
 	emit_change(out, true);
 }
 
+/*
+ * True while tego.plugins still has the rule of versions before 0.3.0 that
+ * an enabled plugin is installed: this library runs against a schema that
+ * ALTER EXTENSION tego UPDATE has not brought to 0.3.0 yet, and enabling
+ * installs, as it did then.
+ */
+static bool
+enable_installs(void)
+{
+	Oid			relid = RangeVarGetRelid(makeRangeVar("tego", "plugins", -1),
+										 NoLock, false);
+
+	return OidIsValid(get_relation_constraint_oid(relid,
+												  "plugins_enabled_needs_installed",
+												  true));
+}
+
 /* Connect to SPI for a lifecycle function. */
 static void
 spi_begin(void)
@@ -940,7 +962,12 @@ plugin_add(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* tego.plugin_install(VARIADIC names text[]) RETURNS SETOF tego.plugins */
+/*
+ * tego.plugin_install(VARIADIC names text[]) RETURNS SETOF tego.plugins
+ *
+ * Marks plugins installed: the application calls it once their install()
+ * hook has run.  Enabled or not, either is fine.
+ */
 Datum
 plugin_install(PG_FUNCTION_ARGS)
 {
@@ -966,9 +993,45 @@ plugin_install(PG_FUNCTION_ARGS)
 }
 
 /*
+ * tego.plugin_uninstall(VARIADIC names text[]) RETURNS SETOF tego.plugins
+ *
+ * Marks plugins not installed, leaving enabled as it is: their install()
+ * hook has not run, or must run again (TachyBase writes this after an
+ * install() that failed).  Nothing depends on installed, so no rule can
+ * refuse it; built-in plugins too may be marked.
+ */
+Datum
+plugin_uninstall(PG_FUNCTION_ARGS)
+{
+	int			n;
+	char	  **names = batch_names(fcinfo, 0, &n);
+	Output		out = output_begin(fcinfo);
+	Plugin	  **targets;
+	int		   *order;
+	int			i;
+
+	spi_begin();
+	targets = load_targets(names, n, LOCK_NO_KEY_UPDATE);
+	order = load_order(targets, n);
+	/* dependents first, as for disable */
+	for (i = n - 1; i >= 0; i--)
+	{
+		Plugin	   *p = targets[order[i]];
+
+		if (p->installed)
+			set_state(&out, p, "uninstall", p->enabled, false);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
  * tego.plugin_enable(VARIADIC names text[]) RETURNS SETOF tego.plugins
  *
- * Installs first where needed, as TachyBase's "pm enable" does.
+ * Leaves installed as it is: a plugin enabled before its install() hook
+ * has run is enabled with its install pending, and the application marks
+ * it installed (tego.plugin_install()) once the hook has run, as
+ * TachyBase's "pm enable" does.  (Before 0.3.0 enabling installed.)
  */
 Datum
 plugin_enable(PG_FUNCTION_ARGS)
@@ -979,6 +1042,7 @@ plugin_enable(PG_FUNCTION_ARGS)
 	Plugin	  **targets;
 	int		   *order;
 	int			i;
+	bool		installs = enable_installs();
 
 	spi_begin();
 	targets = load_targets(names, n, LOCK_NO_KEY_UPDATE);
@@ -995,7 +1059,7 @@ plugin_enable(PG_FUNCTION_ARGS)
 		Plugin	   *p = targets[order[i]];
 
 		if (!p->enabled)
-			set_state(&out, p, "enable", true, true);
+			set_state(&out, p, "enable", true, p->installed || installs);
 	}
 	SPI_finish();
 	return (Datum) 0;
@@ -1270,7 +1334,7 @@ parse_changes(const char *name, Jsonb *changes)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("cannot change \"%s\" with tego.plugin_update()", field),
-					 errhint("Use tego.plugin_install(), tego.plugin_enable() or tego.plugin_disable().")));
+					 errhint("Use tego.plugin_install(), tego.plugin_uninstall(), tego.plugin_enable() or tego.plugin_disable().")));
 		else if (strcmp(field, "id") == 0 || strcmp(field, "name") == 0 ||
 				 strcmp(field, "state") == 0 || strcmp(field, "revision") == 0 ||
 				 strcmp(field, "created_at") == 0 ||
