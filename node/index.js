@@ -73,7 +73,6 @@ class Tego {
     this.stats = { applied: 0, installs: 0 };
     this.closed = false;
     this.reloading = false;
-    this.inCommand = false;
   }
 
   // Set up the current database, plugin manager, pub-sub and cron managers

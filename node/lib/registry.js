@@ -102,7 +102,8 @@ class Registry {
 
   idle() {
     const app = this.app;
-    return app._loaded && !app._maintaining && !this.tego.inCommand && !this.tego.reloading;
+    // NB: not app._maintaining, which a failed command leaves set
+    return app._loaded && !app.activatedCommand && !this.tego.reloading;
   }
 
   // Compare this process's plugin manager with the registry rows of names;
@@ -213,7 +214,11 @@ class Registry {
         throw err;
       }
       await client.query('UPDATE tego."applicationPlugins" SET installed = true WHERE name = $1', [name]);
-      await client.query('SELECT tego.plugin_end($1, $2, true)', [name, holder]);
+      try {
+        await client.query('SELECT tego.plugin_end($1, $2, true)', [name, holder]);
+      } catch (err) {
+        if (err.code !== '55000') throw err; // marking it installed ended the operation already
+      }
       return result;
     } finally {
       await client.end().catch(() => {});

@@ -44,7 +44,7 @@ class SyncProbe extends Plugin {
         }
         await app.db.sequelize.query(
           'INSERT INTO public.tb_ticks (due_at, worker, attempt) VALUES ($1, $2, $3)',
-          { bind: [run.due_at, Number(process.env.TB_WORKER), run.attempt ?? null] });
+          { bind: [run.scheduled_for, Number(process.env.TB_WORKER), run.attempt ?? null] });
       },
     });
   }
@@ -79,7 +79,12 @@ const handlers = {
     return true;
   },
   async cli({ argv }) {
+    // runAsCLI records a failed command (command_error) and does not throw
     await app.runAsCLI(argv, { from: 'user', throwError: true });
+    const m = app.getMaintaining();
+    if (m && m.status === 'command_error') {
+      throw new Error(String(m.error && (m.error.cause?.message || m.error.message) || m.error));
+    }
     return true;
   },
   async call({ method, args }) {
@@ -134,7 +139,7 @@ process.on('message', async (m) => {
 (async () => {
   tego = await attachTego(app, {
     installGraceMs: Number(process.env.TB_GRACE_MS || 1500),
-    cron: { claimTimeout: '2 seconds', heartbeatTimeout: '2 seconds', heartbeatMs: 300 },
+    cron: { claimTimeout: '800 milliseconds', heartbeatTimeout: '800 milliseconds', heartbeatMs: 200 },
   });
   tego.hub.on('warning', (err) => {
     if (process.env.TB_DEBUG) console.error(`worker ${process.env.TB_WORKER}:`, err);
