@@ -96,7 +96,11 @@ class Worker {
       env: { ...process.env, TEGO_RUNTIME_HOME: RUNTIME_HOME, TB_USER: APP_ROLE, TB_WORKER: String(index), ...env },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => {
+      for (const w of this.waiting.values()) w.reject(new Error(`worker ${index} exited (${signal || code})`));
+      this.waiting.clear();
+      resolve({ code, signal });
+    }));
     this.ready = new Promise((resolve, reject) => {
       this.child.on('message', (m) => {
         if (m.type === 'ready') resolve();

@@ -179,3 +179,15 @@ test('the app status is visible from every process', async () => {
     assert.equal(main.command, 'pm.remove');
   }
 });
+
+test('underscored: true and a tablePrefix find the same registry', async () => {
+  for (const env of [{ TB_UNDERSCORED: '1' }, { TB_PREFIX: 't_' }]) {
+    const w = new Worker(6, { ...ENV, TB_CRON: '0', ...env });
+    workers.push(w);
+    await w.ready;
+    await w.call('start');
+    const v = await w.call('plugin', { name: 'probe-slow' });
+    assert.ok(v.exists && v.enabled && v.loaded, `probe-slow loaded with ${JSON.stringify(env)}`);
+    await w.stop();
+  }
+});

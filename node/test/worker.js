@@ -60,6 +60,8 @@ const app = new Application({
     username: process.env.TB_USER,
     password: '',
     logging: false,
+    ...(process.env.TB_UNDERSCORED === '1' ? { underscored: true } : {}),
+    ...(process.env.TB_PREFIX ? { tablePrefix: process.env.TB_PREFIX } : {}),
   },
   logger: { system: { level: 'error' } },
   acl: false,
@@ -67,6 +69,7 @@ const app = new Application({
 });
 
 let tego;
+let raw = null; // benchmark connection
 
 const handlers = {
   async install() {
@@ -118,9 +121,42 @@ const handlers = {
     await app.db.sync();
     return true;
   },
+  // benchmark: pm.enable / pm.disable, with the monotonic clock at its return
+  async timed({ method, name }) {
+    const t0 = process.hrtime.bigint();
+    await app.pm[method](name);
+    const t1 = process.hrtime.bigint();
+    return { t0: String(t0), t1: String(t1) };
+  },
+  // benchmark: a subscriber of the pub-sub manager and a raw LISTEN
+  async benchSub() {
+    await app.pubSubManager.subscribe('bench', (m) => {
+      process.send({ type: 'recv', kind: 'tego', i: m.i, t: String(process.hrtime.bigint()) });
+    });
+    const pg = require('pg');
+    raw = new pg.Client({ user: process.env.TB_USER });
+    await raw.connect();
+    raw.on('notification', (n) => {
+      process.send({ type: 'recv', kind: 'raw', i: Number(n.payload.split(':')[0]), t: String(process.hrtime.bigint()) });
+    });
+    await raw.query('LISTEN tb_raw');
+    return true;
+  },
+  async benchPub({ kind, i }) {
+    if (!raw) {
+      const pg = require('pg');
+      raw = new pg.Client({ user: process.env.TB_USER });
+      await raw.connect();
+    }
+    const t = process.hrtime.bigint();
+    if (kind === 'tego') await app.pubSubManager.publish('bench', { i, pad: 'x'.repeat(40) });
+    else await raw.query('SELECT pg_notify($1, $2)', ['tb_raw', `${i}:${'x'.repeat(40)}`]);
+    return { t: String(t), t1: String(process.hrtime.bigint()) };
+  },
   async stop() {
     await app.stop();
     await tego.close();
+    if (raw) await raw.end().catch(() => {});
     setImmediate(() => process.exit(0));
     return true;
   },
@@ -137,6 +173,11 @@ process.on('message', async (m) => {
 });
 
 (async () => {
+  if (process.env.TB_NO_TEGO === '1') {
+    tego = { stats: { applied: 0 }, close: async () => {} };
+    process.send({ type: 'ready' });
+    return;
+  }
   tego = await attachTego(app, {
     installGraceMs: Number(process.env.TB_GRACE_MS || 1500),
     cron: { claimTimeout: '800 milliseconds', heartbeatTimeout: '800 milliseconds', heartbeatMs: 200 },

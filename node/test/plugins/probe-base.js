@@ -7,6 +7,9 @@ function pluginClass(Plugin, name, { fail = false, slowMs = 0 } = {}) {
     async load() {
       const t = (globalThis.tegoProbe ??= { loads: {}, installs: [] });
       t.loads[name] = (t.loads[name] || 0) + 1;
+      if (process.send && process.env.TB_BENCH) {
+        process.send({ type: 'loaded', plugin: name, t: String(process.hrtime.bigint()) });
+      }
     }
 
     async install() {

@@ -75,7 +75,7 @@ fi
 # The test runs as the invoking user (root is fine: the server trusts local
 # connections) from node/, bounded in time.
 (cd "$NODE_DIR" && env "${NODE_PG_ENV[@]}" timeout -k 10 240 \
-	node --test-reporter=tap cluster/cluster.test.js) 2>&1 | tee "$DIR/node-test.out"
+	node --test-reporter=tap --test-concurrency=1 test/tachybase.test.js) 2>&1 | tee "$DIR/node-test.out"
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 124 ] && echo "!! node test timed out after 240 s"
 PASS=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$DIR/node-test.out" | tail -n 1)
