@@ -110,7 +110,7 @@ class Registry {
   // reload or restart the app when they differ; then see to pending installs.
   async apply(names) {
     const { rows } = await this.hub.query(
-      'SELECT name, enabled, installed FROM tego.plugins WHERE name = ANY($1)', [names]);
+      'SELECT name, enabled, installed FROM tego."applicationPlugins" WHERE name = ANY($1)', [names]);
     const byName = new Map(rows.map((r) => [r.name, r]));
     const pm = this.app.pm;
     let differs = false;
@@ -144,7 +144,7 @@ class Registry {
     const p = (async () => {
       await sleep(this.tego.options.installGraceMs);
       const { rows } = await this.hub.query(
-        'SELECT enabled, installed FROM tego.plugins WHERE name = $1', [name]);
+        'SELECT enabled, installed FROM tego."applicationPlugins" WHERE name = $1', [name]);
       if (!rows[0] || !rows[0].enabled || rows[0].installed) return;
       while (!this.idle()) await sleep(50);
       const plugin = this.app.pm.get(name);
@@ -188,7 +188,7 @@ class Registry {
         }
       }
       const { rows } = await client.query(
-        'SELECT enabled, installed FROM tego.plugins WHERE name = $1', [name]);
+        'SELECT enabled, installed FROM tego."applicationPlugins" WHERE name = $1', [name]);
       const row = rows[0];
       if (row && row.installed) {
         // another process ran install(): nothing to do here

@@ -35,7 +35,6 @@ GRANT EXECUTE ON FUNCTION
     tego.wait_events(bigint, text[], interval, integer)
   TO ${APP_ROLE};
 GRANT SELECT, INSERT, UPDATE, DELETE ON tego."applicationPlugins" TO ${APP_ROLE};
-GRANT SELECT ON tego.plugins TO ${APP_ROLE};
 GRANT EXECUTE ON FUNCTION
     tego.schedule(text, text, text, name, name, text, interval, text, text, boolean),
     tego.schedule_app(text, text, jsonb, text, name, text, text, integer, interval, interval, boolean),
