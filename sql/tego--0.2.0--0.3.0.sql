@@ -802,6 +802,8 @@ FROM PUBLIC;
 -- and the application marks it installed once the hook has run.
 ALTER TABLE tego.plugins DROP CONSTRAINT plugins_enabled_needs_installed;
 
+COMMENT ON COLUMN tego.plugins.installed IS 'the application''s install() hook of the plugin has run (tego.plugin_install / tego.plugin_uninstall); independent of enabled';
+
 -- TachyBase's recovery write after an install() that failed:
 -- {enabled: false, installed: false}.
 CREATE FUNCTION tego.plugin_uninstall(VARIADIC names text[])

@@ -22,7 +22,7 @@
 
 BEGIN;
 
-SELECT plan(154);
+SELECT plan(161);
 
 -- ---------------------------------------------------------------------------
 -- 1. Catalog
@@ -107,6 +107,7 @@ SELECT is(ARRAY(SELECT sig FROM tego_funcs
 -- the API one by one
 SELECT is_definer('tego', 'plugin_add', ARRAY['text', 'text', 'text', 'jsonb', 'boolean', 'boolean', 'text[]'], 'plugin_add is SECURITY DEFINER');
 SELECT is_definer('tego', 'plugin_install', ARRAY['text[]'], 'plugin_install is SECURITY DEFINER');
+SELECT is_definer('tego', 'plugin_uninstall', ARRAY['text[]'], 'plugin_uninstall is SECURITY DEFINER');
 SELECT is_definer('tego', 'plugin_enable', ARRAY['text[]'], 'plugin_enable is SECURITY DEFINER');
 SELECT is_definer('tego', 'plugin_disable', ARRAY['text[]'], 'plugin_disable is SECURITY DEFINER');
 SELECT is_definer('tego', 'plugin_remove', ARRAY['text[]', 'boolean'], 'plugin_remove is SECURITY DEFINER');
@@ -132,6 +133,7 @@ SELECT table_privs_are('tego', 'applicationPlugins', 'public', ARRAY[]::name[]);
 
 SELECT function_privs_are('tego', 'plugin_add', ARRAY['text', 'text', 'text', 'jsonb', 'boolean', 'boolean', 'text[]'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'plugin_install', ARRAY['text[]'], 'public', ARRAY[]::name[]);
+SELECT function_privs_are('tego', 'plugin_uninstall', ARRAY['text[]'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'plugin_enable', ARRAY['text[]'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'plugin_disable', ARRAY['text[]'], 'public', ARRAY[]::name[]);
 SELECT function_privs_are('tego', 'plugin_remove', ARRAY['text[]', 'boolean'], 'public', ARRAY[]::name[]);
@@ -181,6 +183,8 @@ SELECT throws_ok($$SELECT * FROM tego.plugin_add('tap-none')$$, '42501',
                  'permission denied for function plugin_add', 'no grants: plugin_add refused');
 SELECT throws_ok($$SELECT * FROM tego.plugin_install('tap-none')$$, '42501',
                  'permission denied for function plugin_install', 'no grants: plugin_install refused');
+SELECT throws_ok($$SELECT * FROM tego.plugin_uninstall('tap-none')$$, '42501',
+                 'permission denied for function plugin_uninstall', 'no grants: plugin_uninstall refused');
 SELECT throws_ok($$SELECT * FROM tego.plugin_enable('tap-none')$$, '42501',
                  'permission denied for function plugin_enable', 'no grants: plugin_enable refused');
 SELECT throws_ok($$SELECT * FROM tego.plugin_disable('tap-none')$$, '42501',
@@ -227,7 +231,8 @@ CREATE ROLE tego_tap_app NOLOGIN;
 GRANT USAGE ON SCHEMA tego TO tego_tap_app;
 GRANT EXECUTE ON FUNCTION
     tego.plugin_add(text, text, text, jsonb, boolean, boolean, text[]),
-    tego.plugin_install(text[]), tego.plugin_enable(text[]),
+    tego.plugin_install(text[]), tego.plugin_uninstall(text[]),
+    tego.plugin_enable(text[]),
     tego.plugin_disable(text[]), tego.plugin_remove(text[], boolean),
     tego.plugin_upgrade(text, text), tego.plugin_update(text, jsonb, bigint),
     tego.plugin_get(text), tego.plugin_list(boolean),
@@ -248,6 +253,10 @@ SELECT lives_ok($$SELECT * FROM tego.plugin_add('tap-b', NULL, '1.0.0', depends_
                 'app: plugin_add with depends_on');
 SELECT lives_ok($$SELECT * FROM tego.plugin_install('tap-a')$$, 'app: plugin_install');
 SELECT lives_ok($$SELECT * FROM tego.plugin_enable('tap-a', 'tap-b')$$, 'app: plugin_enable');
+SELECT lives_ok($$SELECT * FROM tego.plugin_install('tap-b')$$, 'app: plugin_install of an enabled plugin');
+SELECT lives_ok($$SELECT * FROM tego.plugin_uninstall('tap-a')$$, 'app: plugin_uninstall');
+SELECT is((SELECT enabled::text || ' ' || installed::text FROM tego.plugin_get('tap-a')), 'true false',
+          'app: plugin_uninstall marked it not installed and left it enabled');
 SELECT lives_ok($$SELECT * FROM tego.plugin_disable('tap-b')$$, 'app: plugin_disable');
 SELECT lives_ok($$SELECT * FROM tego.plugin_upgrade('tap-b', '2.0.0')$$, 'app: plugin_upgrade');
 SELECT lives_ok($$SELECT * FROM tego.plugin_update('tap-b', '{"options": {"x": 1}}')$$, 'app: plugin_update');
@@ -341,6 +350,8 @@ SELECT throws_ok($$SELECT * FROM tego.plugin_add('tap-ro')$$, '42501',
                  'permission denied for function plugin_add', 'read-only: plugin_add refused');
 SELECT throws_ok($$SELECT * FROM tego.plugin_install('tap-a')$$, '42501',
                  'permission denied for function plugin_install', 'read-only: plugin_install refused');
+SELECT throws_ok($$SELECT * FROM tego.plugin_uninstall('tap-a')$$, '42501',
+                 'permission denied for function plugin_uninstall', 'read-only: plugin_uninstall refused');
 SELECT throws_ok($$SELECT * FROM tego.plugin_enable('tap-a')$$, '42501',
                  'permission denied for function plugin_enable', 'read-only: plugin_enable refused');
 SELECT throws_ok($$SELECT * FROM tego.plugin_disable('tap-a')$$, '42501',

@@ -241,8 +241,9 @@ sql "SELECT name, package_name, version, state, depends_on
 sql "SELECT name, package_name, version, state, depends_on
   FROM tego.plugin_add('demo-acl', '@demo/plugin-acl', '1.0.0', depends_on => ARRAY['demo-users']);"
 
-step "6. Enable both in one call (all-or-nothing, applied in dependency order; installs first)"
-sql "SELECT name, state FROM tego.plugin_enable('demo-acl', 'demo-users');"
+step "6. Enable both in one call (all-or-nothing, applied in dependency order), then mark them installed once the app's install() ran"
+sql "SELECT name, state, installed FROM tego.plugin_enable('demo-acl', 'demo-users');"
+sql "SELECT name, state, installed FROM tego.plugin_install('demo-acl', 'demo-users');"
 
 step "7. The registry in load order (dependencies first; revision = seq of the row's last event)"
 sql "SELECT name, package_name, version, state, depends_on, revision FROM tego.plugin_list();"

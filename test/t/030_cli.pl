@@ -257,7 +257,7 @@ is($rows->[0]{version}, '2.0.0', '... and prints the new version');
 ($rc, $out, $err) = cli('pm', 'disable', 'crm');
 is($rc, 0, 'pm disable crm exits 0');
 (undef, $rows) = parse_table($out);
-is($rows->[0]{state}, 'installed', '... it is installed, not enabled');
+is($rows->[0]{state}, 'added', '... it is disabled, and not installed (enabling does not install)');
 
 my $table;
 ($rc, $table, $err) = cli('pm', 'list');

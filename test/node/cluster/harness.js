@@ -20,7 +20,8 @@ const GRANTS = `
 GRANT USAGE ON SCHEMA tego TO ${APP_ROLE};
 GRANT EXECUTE ON FUNCTION
     tego.plugin_add(text, text, text, jsonb, boolean, boolean, text[]),
-    tego.plugin_install(text[]), tego.plugin_enable(text[]),
+    tego.plugin_install(text[]), tego.plugin_uninstall(text[]),
+    tego.plugin_enable(text[]),
     tego.plugin_disable(text[]), tego.plugin_remove(text[], boolean),
     tego.plugin_upgrade(text, text), tego.plugin_update(text, jsonb, bigint),
     tego.plugin_get(text), tego.plugin_list(boolean),

@@ -142,6 +142,7 @@ test.before(async () => {
   // plugins already there, in this insertion order
   await admin.query("SELECT tego.plugin_add('orm-acl', '@tachybase/plugin-orm-acl', '1.0.0', '{\"strategy\": \"allow\"}', built_in => true)");
   await admin.query("SELECT tego.plugin_enable('orm-acl')");
+  await admin.query("SELECT tego.plugin_install('orm-acl')");
   await admin.query("SELECT tego.plugin_add('orm-users', '@tachybase/plugin-orm-users', '1.0.0')");
   await admin.query("SELECT tego.plugin_install('orm-users')");
   await admin.query("SELECT tego.plugin_add('orm-sample', '@tachybase/plugin-orm-sample', '0.1.0')");
@@ -289,13 +290,13 @@ test('updateOrCreate by name, update branch: instance.save() changes version, op
   assert.deepEqual(await plugin('orm-crm'), row);
 });
 
-test('Model.update({enabled: true}, {where: {name}}): enables (installing on the way), event and NOTIFY', async () => {
+test('Model.update({enabled: true}, {where: {name}}): enables with its install pending, event and NOTIFY', async () => {
   const before = await eventSeq();
   const [count] = await Plugin.update({ enabled: true }, { where: { name: 'orm-crm' } });
   assert.equal(count, 1);
   const row = await plugin('orm-crm');
   assert.equal(row.enabled, true);
-  assert.equal(row.installed, true);
+  assert.equal(row.installed, false, 'installed means install() has run: the application marks it');
   assert.equal(row.state, 'enabled');
   // one event, from added to enabled
   const evs = await eventsAfter(before);
@@ -306,10 +307,17 @@ test('Model.update({enabled: true}, {where: {name}}): enables (installing on the
   assert.equal(n.payload.to, 'enabled');
 });
 
-test('TachyBase enable/disable writes: {installed: true} after enabling is a no-op; {enabled: false} disables', async () => {
+test('TachyBase enable/disable writes: {installed: true} after enabling marks it installed; {enabled: false} disables', async () => {
   let before = await eventSeq();
   // PluginManager.enable writes installed: true after the install hooks
   let [count] = await Plugin.update({ installed: true }, { where: { name: ['orm-crm'] } });
+  assert.equal(count, 1);
+  assert.deepEqual(actions(await eventsAfter(before)), ['orm-crm:install']);
+  assert.equal((await plugin('orm-crm')).installed, true);
+  await notified('orm-crm', 'install');
+  // the same write again changes nothing
+  before = await eventSeq();
+  [count] = await Plugin.update({ installed: true }, { where: { name: ['orm-crm'] } });
   assert.equal(count, 1);
   assert.deepEqual(await eventsAfter(before), []);
 
@@ -323,7 +331,7 @@ test('TachyBase enable/disable writes: {installed: true} after enabling is a no-
   await notified('orm-crm', 'disable');
 });
 
-test('instance.save() of enabled and installed; installed = false keeps the plugin installed', async () => {
+test('instance.save() of enabled and installed; {enabled: false, installed: false} disables and uninstalls', async () => {
   const inst = await Plugin.findOne({ where: { name: 'orm-sample' } });
   assert.equal(inst.installed, false);
   let before = await eventSeq();
@@ -342,40 +350,47 @@ test('instance.save() of enabled and installed; installed = false keeps the plug
   assert.deepEqual(actions(await eventsAfter(before)), ['orm-sample:enable']);
   await notified('orm-sample', 'enable');
 
-  // PluginManager.enable's error path writes {enabled: false, installed: false}
+  // PluginManager.enable's error path writes {enabled: false, installed: false}:
+  // the plugin ends as on TachyBase's own table, disabled and not installed
   before = await eventSeq();
   await inst.update({ enabled: false, installed: false });
   row = await plugin('orm-sample');
   assert.equal(row.enabled, false);
-  assert.equal(row.installed, true, 'the lifecycle has no uninstall');
-  assert.deepEqual(actions(await eventsAfter(before)), ['orm-sample:disable']);
+  assert.equal(row.installed, false);
+  assert.equal(row.state, 'added');
+  assert.deepEqual(actions(await eventsAfter(before)), ['orm-sample:disable', 'orm-sample:uninstall']);
+  await notified('orm-sample', 'uninstall');
+
   // Sequelize's save() of an existing row has no RETURNING: the instance
-  // keeps the values it sent (and its own updatedAt) until reloaded
-  assert.equal(inst.installed, false);
+  // keeps the values it sent until reloaded (options null is stored as {})
+  inst.options = null;
+  await inst.save();
+  assert.equal(inst.options, null);
   await inst.reload();
-  assert.equal(inst.installed, true);
+  assert.deepEqual(inst.options, {});
+  row = await plugin('orm-sample');
   assert.equal(inst.updatedAt.getTime(), row.updated_at.getTime());
   const reread = await Plugin.findOne({ where: { name: 'orm-sample' } });
-  assert.equal(reread.installed, true);
+  assert.deepEqual(reread.options, {});
 
   // with {returning: true}, UPDATE ... RETURNING gives what the server kept
-  inst.installed = false;
+  inst.options = null;
   inst.version = '0.1.1';
   await inst.save({ returning: true });
   row = await plugin('orm-sample');
   assert.equal(row.version, '0.1.1');
-  assert.equal(inst.installed, true);
+  assert.deepEqual(inst.options, {});
   assert.equal(inst.updatedAt.getTime(), row.updated_at.getTime());
 });
 
-test('create with enabled: true adds, installs and enables', async () => {
+test('create with enabled: true, installed: true adds, enables and marks installed', async () => {
   const before = await eventSeq();
   const inst = await Plugin.create({ name: 'orm-flow', packageName: '@tachybase/plugin-orm-flow', enabled: true, installed: true });
   assert.equal(inst.enabled, true);
   assert.equal(inst.installed, true);
   assert.deepEqual(inst.options, {});
   assert.equal((await plugin('orm-flow')).state, 'enabled');
-  assert.deepEqual(actions(await eventsAfter(before)), ['orm-flow:add', 'orm-flow:enable']);
+  assert.deepEqual(actions(await eventsAfter(before)), ['orm-flow:add', 'orm-flow:enable', 'orm-flow:install']);
 });
 
 test('destroy({where: {name}}) removes (even an enabled plugin) with a remove event', async () => {
