@@ -85,8 +85,19 @@ async function admin(text, params) {
   }
 }
 
+// The app's AES key, made once before the workers start: @tego/core makes
+// it at load when it is missing, and processes loading at once race on it.
+function ensureAesKey(appName) {
+  const fs = require('node:fs');
+  const file = path.join(RUNTIME_HOME, 'storage', 'apps', appName, 'aes_key.dat');
+  if (fs.existsSync(file)) return;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, require('node:crypto').randomBytes(32));
+}
+
 class Worker {
   constructor(index, env = {}) {
+    ensureAesKey(env.TB_APP || process.env.TB_APP || 'main');
     this.index = index;
     this.seq = 0;
     this.waiting = new Map();
