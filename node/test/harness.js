@@ -11,6 +11,9 @@ const APP_ROLE = 'tb_app';
 // @tego/core writes its logs and storage under TEGO_RUNTIME_HOME.
 const RUNTIME_HOME = process.env.TEGO_RUNTIME_HOME ||
   require('node:fs').mkdtempSync(path.join(require('node:os').tmpdir(), 'tego-tb-'));
+if (!process.env.TEGO_RUNTIME_HOME) {
+  process.on('exit', () => require('node:fs').rmSync(RUNTIME_HOME, { recursive: true, force: true }));
+}
 
 // The README's grants for an application role, plus what the app itself
 // needs (its own tables in public).

@@ -44,6 +44,7 @@ test.before(async () => {
 
 test.after(async () => {
   await Promise.all(workers.map((w) => w.stop()));
+  fs.rmSync(BIN, { recursive: true, force: true });
 });
 
 test('channels map to valid tego topics', () => {
