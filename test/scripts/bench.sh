@@ -667,10 +667,11 @@ if [ "${TEGO_BENCH_SCHEDULER:-1}" != 0 ]; then
 fi
 
 # Adoption: the command-line tool against psql, and the convergence of four
-# Node.js workers; each in a cluster of its own.  TEGO_BENCH_ADOPTION=0
+# Node.js workers, and @tego/core (TachyBase) processes on tego (the node/
+# package); each in a cluster of its own.  TEGO_BENCH_ADOPTION=0
 # skips them.
 if [ "${TEGO_BENCH_ADOPTION:-1}" != 0 ]; then
-	for b in cli node; do
+	for b in cli node tachybase; do
 		echo
 		bash "$TEGO_TOP/test/bench/$b.sh" || exit 1
 	done

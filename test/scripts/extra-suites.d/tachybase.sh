@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Extra suite: a real @tego/core 1.6.3 app on tego (the node/ package).
+#
+# Runs `npm ci` in node/ (which installs @tego/core@1.6.3 from the npm
+# registry as a devDependency), starts a throwaway cluster (as postgres,
+# unix socket only, port TEGO_TACHYBASE_PORT [5493],
+# shared_preload_libraries = 'tego', tego.database = tego_tb) and runs
+# node/test/tachybase.test.js (node:test, TAP): four worker processes, each
+# an Application with tego attached, as a role with the README's grants:
+# pm enable through runAsCLI converges everywhere with install() run once,
+# a failed install() and a worker killed during install(), pm disable and
+# pm remove, sync messages once each in order with skipSelf, a per-second
+# cron job once per tick for 20 s and after its worker is killed, and the
+# app status seen from every process.
+#
+# Exit 0 = passed, 77 = skipped (no node/npm, or the npm registry is not
+# reachable), 1 = failed; the last line is the summary.
+set -uo pipefail
+
+# shellcheck source=test/scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+# shellcheck source=test/node/pg-cluster.sh
+. "$TEGO_TOP/test/node/pg-cluster.sh"
+
+PORT=${TEGO_TACHYBASE_PORT:-5493}
+DB=tego_tb
+NODE_DIR=$TEGO_TOP/node
+PASS=0
+FAIL=0
+DIR=
+
+unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD
+
+# finish: stop the server, print the summary line, exit
+finish() {
+	trap - EXIT
+	if [ -n "$DIR" ]; then
+		tego_stop_servers_under "$DIR"
+		if [ "$FAIL" -eq 0 ] && [ -z "${TEGO_KEEP_TMP:-}" ]; then
+			rm -rf "$DIR"
+		else
+			echo "(tachybase server folder and log kept: $DIR)"
+		fi
+	fi
+	echo "== tachybase: $PASS passed, $FAIL failed"
+	[ "$FAIL" -eq 0 ] && exit 0
+	exit 1
+}
+trap finish EXIT
+trap 'echo "tachybase: interrupted"; FAIL=$((FAIL + 1)); exit 1' INT TERM
+
+tego_node_deps
+echo "# node $(node --version), npm $(npm --version)"
+if ! node_npm_install "$NODE_DIR"; then
+	if ! npm ping >/dev/null 2>&1; then
+		echo "# skipped: the npm registry is not reachable (npm ci in node/)"
+		trap - EXIT
+		echo "== tachybase: 0 passed, 0 failed, 1 skipped"
+		exit 77
+	fi
+	echo "not ok - npm ci in node/"
+	FAIL=1
+	exit 1
+fi
+
+DIR=$(TMPDIR=${TEGO_WORK:-${TMPDIR:-/tmp}} tego_pg_tempdir tego-tachybase)
+cd "$DIR" || exit 1
+if ! node_pg_cluster "$DIR" "$PORT" "$DB"; then
+	echo "not ok - start a cluster with tego preloaded"
+	tail -n 30 "$DIR/server.log" 2>/dev/null
+	FAIL=1
+	exit 1
+fi
+
+# The test runs as the invoking user (root is fine: the server trusts local
+# connections) from node/, bounded in time.
+(cd "$NODE_DIR" && env "${NODE_PG_ENV[@]}" timeout -k 10 240 \
+	node --test-reporter=tap --test-concurrency=1 test/tachybase.test.js) 2>&1 | tee "$DIR/node-test.out"
+rc=${PIPESTATUS[0]}
+[ "$rc" -eq 124 ] && echo "!! node test timed out after 240 s"
+PASS=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$DIR/node-test.out" | tail -n 1)
+FAIL=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$DIR/node-test.out" | tail -n 1)
+PASS=${PASS:-0}
+FAIL=${FAIL:-0}
+if [ "$rc" -ne 0 ] && [ "$FAIL" -eq 0 ]; then
+	FAIL=1 # the runner failed without saying which test
+fi
+if [ "$FAIL" -gt 0 ]; then
+	echo "--- $DIR/server.log (last 30 lines)"
+	tail -n 30 "$DIR/server.log"
+fi
+finish
