@@ -282,7 +282,7 @@ grep -v -e '^$' -e 'Session terminated' "$SCRATCH/listener.err" | sed 's/^/  lis
 step "11. Replay: a client that was away reads what it missed since seq $SEQ0"
 sql "SELECT seq, topic, event, key FROM tego.events_since($SEQ0);"
 
-step "12. Schedule a job: every 2 seconds, as a role without LOGIN; the tego scheduler fires it once per time"
+step "12. Schedule a job: every 2 seconds, as its own role (a login of that role runs it); the tego scheduler fires it once per time"
 sql "DO \$\$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tego_demo_jobs') THEN
