@@ -42,7 +42,7 @@ BASE=${TEGO_FAILOVER_PORT_BASE:-5710}
 ETCD_PORT=$((BASE + 10))
 ETCD_PEER=$((BASE + 11))
 NODES=(n1 n2)
-declare -A PGPORT=([n1]=$((BASE + 1)) [n2]=$((BASE + 2)))
+declare -A NODE_PORT=([n1]=$((BASE + 1)) [n2]=$((BASE + 2)))
 declare -A RESTPORT=([n1]=$((BASE + 21)) [n2]=$((BASE + 22)))
 SCOPE=tego-failover
 PASS=0
@@ -55,7 +55,7 @@ POLICY_RC_MADE=
 declare -A PATRONI_PID=()
 DETAIL=()
 
-unset PGHOST PGHOSTADDR PGPORT_ENV PGUSER PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD PGTARGETSESSIONATTRS
+unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD PGTARGETSESSIONATTRS
 
 ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
 not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $1"; }
@@ -159,7 +159,7 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # q NODE SQL: one query on NODE over TCP (unaligned, tuples only)
 q() {
-	psql -X -A -t -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${PGPORT[$1]}" -U postgres -d postgres \
+	psql -X -A -t -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${NODE_PORT[$1]}" -U postgres -d postgres \
 		-c "$2" 2>>"$WORK/psql.err"
 }
 
@@ -217,7 +217,7 @@ kill_node() {
 }
 
 # every port must be free (another run of this suite, or anything else)
-for p in "$ETCD_PORT" "$ETCD_PEER" "${PGPORT[@]}" "${RESTPORT[@]}"; do
+for p in "$ETCD_PORT" "$ETCD_PEER" "${NODE_PORT[@]}" "${RESTPORT[@]}"; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		bail "port $p is free on 127.0.0.1 (set TEGO_FAILOVER_PORT_BASE to move the suite's ports)"
 	fi
@@ -275,8 +275,8 @@ bootstrap:
     - host all all 127.0.0.1/32 trust
     - host replication all 127.0.0.1/32 trust
 postgresql:
-  listen: 127.0.0.1:${PGPORT[$n]}
-  connect_address: 127.0.0.1:${PGPORT[$n]}
+  listen: 127.0.0.1:${NODE_PORT[$n]}
+  connect_address: 127.0.0.1:${NODE_PORT[$n]}
   data_dir: $WORK/$n/data
   bin_dir: $TEGO_PGBIN
   pgpass: $WORK/$n/pgpass
@@ -325,7 +325,7 @@ poll 90 replica_streams || { tail -n 30 "$WORK/n2.patroni.log"; bail "n2 joins a
 ok "n2 joins as a synchronous streaming replica"
 
 # --- the LISTEN client ------------------------------------------------------------
-CONNSTR="host=127.0.0.1,127.0.0.1 port=${PGPORT[n1]},${PGPORT[n2]} user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=3"
+CONNSTR="host=127.0.0.1,127.0.0.1 port=${NODE_PORT[n1]},${NODE_PORT[n2]} user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=3"
 TOPICS=(--topic tego_plugins --topic tego_jobs --topic tego_leases)
 "$TEGO_PGBIN/tego" -d "$CONNSTR" --json events tail --from 0 "${TOPICS[@]}" \
 	>"$WORK/tail.out" 2>"$WORK/tail.err" &
@@ -340,7 +340,7 @@ SELECT 1 FROM tego.schedule('tick', '* * * * * *',
 SELECT 1 FROM tego.schedule_app('app-tick', '1 seconds', '{\"report\": \"tick\"}', username => 'tego_job');
 " >/dev/null || bail "schedule the jobs"
 ticks_on() { # ticks_on NODE N: N side-table rows written by NODE's server
-	is_true "$1" "SELECT count(*) >= $2 FROM ticks WHERE port = ${PGPORT[$1]}"
+	is_true "$1" "SELECT count(*) >= $2 FROM ticks WHERE port = ${NODE_PORT[$1]}"
 }
 poll 30 ticks_on n1 3 || bail "the per-second job runs on n1"
 ok "the per-second job runs on n1"
@@ -368,7 +368,7 @@ phase_checks() {
 	t1=$(now)
 	# a tick written by the new leader's server
 	local base
-	base=$(q "$leader" "SELECT count(*) FROM ticks WHERE port = ${PGPORT[$leader]}")
+	base=$(q "$leader" "SELECT count(*) FROM ticks WHERE port = ${NODE_PORT[$leader]}")
 	if poll 60 ticks_on "$leader" $((base + 2)); then
 		ok "$phase: the per-second job runs on the leader $leader"
 	else
@@ -386,7 +386,7 @@ phase_checks() {
 	done
 	check "$phase: exactly one scheduler on the leader in 10 samples ($s_leader)" test "$s_leader" = 10
 	if [ "$phase" = "node loss" ]; then
-		check "$phase: the lost node $replica accepts no connection" sh -c "! pg_isready -q -h 127.0.0.1 -p ${PGPORT[$replica]}"
+		check "$phase: the lost node $replica accepts no connection" sh -c "! pg_isready -q -h 127.0.0.1 -p ${NODE_PORT[$replica]}"
 	else
 		check "$phase: no scheduler on the replica $replica in 10 samples ($s_replica)" test "$s_replica" = 10
 		check "$phase: the replica $replica is in recovery" is_true "$replica" 'SELECT pg_is_in_recovery()'
@@ -412,7 +412,7 @@ phase_checks() {
 # first_run_after NODE EPOCH: seconds from EPOCH to the first tick NODE wrote
 first_run_after() {
 	q "$1" "SELECT round(extract(epoch FROM min(ran_at)) - $2, 1) FROM ticks
-	        WHERE port = ${PGPORT[$1]} AND ran_at > to_timestamp($2)"
+	        WHERE port = ${NODE_PORT[$1]} AND ran_at > to_timestamp($2)"
 }
 
 # a few more plugin changes before the first phase
