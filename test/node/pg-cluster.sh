@@ -66,3 +66,32 @@ node_npm_install() {
 	# readable by everyone: the tests may run as another user than npm did
 	chmod -R a+rX "$dir/node_modules"
 }
+
+# node_suite_start NAME: the state of a Node.js extra suite (PASS, FAIL, and
+# DIR, its server's folder once made) and traps that end it: node_suite_finish
+# stops the server, removes DIR (kept, path printed, on failure or with
+# TEGO_KEEP_TMP=1), prints "== NAME: N passed, N failed" and exits.
+node_suite_start() {
+	NODE_SUITE=$1
+	PASS=0
+	FAIL=0
+	DIR=
+	unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD
+	trap node_suite_finish EXIT
+	trap 'echo "$NODE_SUITE: interrupted"; FAIL=$((FAIL + 1)); exit 1' INT TERM
+}
+
+node_suite_finish() {
+	trap - EXIT
+	if [ -n "$DIR" ]; then
+		tego_stop_servers_under "$DIR"
+		if [ "$FAIL" -eq 0 ] && [ -z "${TEGO_KEEP_TMP:-}" ]; then
+			rm -rf "$DIR"
+		else
+			echo "($NODE_SUITE server folder and log kept: $DIR)"
+		fi
+	fi
+	echo "== $NODE_SUITE: $PASS passed, $FAIL failed"
+	[ "$FAIL" -eq 0 ] && exit 0
+	exit 1
+}

@@ -25,29 +25,7 @@ set -uo pipefail
 PORT=${TEGO_TACHYBASE_PORT:-5493}
 DB=tego_tb
 NODE_DIR=$TEGO_TOP/node
-PASS=0
-FAIL=0
-DIR=
-
-unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD
-
-# finish: stop the server, print the summary line, exit
-finish() {
-	trap - EXIT
-	if [ -n "$DIR" ]; then
-		tego_stop_servers_under "$DIR"
-		if [ "$FAIL" -eq 0 ] && [ -z "${TEGO_KEEP_TMP:-}" ]; then
-			rm -rf "$DIR"
-		else
-			echo "(tachybase server folder and log kept: $DIR)"
-		fi
-	fi
-	echo "== tachybase: $PASS passed, $FAIL failed"
-	[ "$FAIL" -eq 0 ] && exit 0
-	exit 1
-}
-trap finish EXIT
-trap 'echo "tachybase: interrupted"; FAIL=$((FAIL + 1)); exit 1' INT TERM
+node_suite_start tachybase
 
 tego_node_deps
 echo "# node $(node --version), npm $(npm --version)"
@@ -89,4 +67,4 @@ if [ "$FAIL" -gt 0 ]; then
 	echo "--- $DIR/server.log (last 30 lines)"
 	tail -n 30 "$DIR/server.log"
 fi
-finish
+node_suite_finish
