@@ -107,8 +107,9 @@ async function messages() {
 }
 
 (async () => {
-  await convergence();
-  await messages();
+  const only = process.env.TB_BENCH_ONLY; // convergence | messages
+  if (!only || only === 'convergence') await convergence();
+  if (!only || only === 'messages') await messages();
 })().then(() => process.exit(0), (err) => {
   console.error(err);
   process.exit(1);

@@ -124,7 +124,12 @@ test('sync messages: once each, in order, skipSelf', async () => {
   await until(async () => {
     const got = await Promise.all(workers.map((w) => w.call('received')));
     return got.every((g, i) => g.length >= expect[i].length);
-  }, 20000, 'messages to arrive');
+  }, 20000, 'messages to arrive').catch(async (err) => {
+    const got = await Promise.all(workers.map((w) => w.call('received')));
+    const st = await Promise.all(workers.map((w) => w.call('pubsubState')));
+    throw new Error(`${err.message}; received ${JSON.stringify(got.map((g) => g.length))}, ` +
+      `expected ${JSON.stringify(Object.values(expect).map((e) => e.length))}; pub-sub ${JSON.stringify(st)}`);
+  });
   await new Promise((r) => setTimeout(r, 1500)); // debounce (1 s): nothing more comes
   const got = await Promise.all(workers.map((w) => w.call('received')));
   for (let i = 0; i < 4; i++) {

@@ -113,6 +113,18 @@ const handlers = {
   async received() {
     return received;
   },
+  // what the pub-sub adapter of this process is doing (failure reports)
+  async pubsubState() {
+    const ps = tego.pubsub;
+    return {
+      adapterIsCurrent: app.pubSubManager.adapter === ps.current,
+      connected: Boolean(ps.current && ps.current.connected),
+      topics: [...ps.topics.values()].map((m) => [...m.keys()]).flat(),
+      last: ps.reader.last,
+      hubConnected: tego.hub.connected,
+      handlers: [...app.pubSubManager.handlerManager.handlers.keys()],
+    };
+  },
   async apps() {
     const { rows } = await tego.hub.query('SELECT app, status, command, maintaining_status FROM tego.apps ORDER BY app');
     return rows;

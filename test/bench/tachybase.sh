@@ -14,6 +14,7 @@
 # user from a postgres-owned temp folder (unix socket only, port 5494,
 # default durability), stopped and removed on exit (kept with
 # TEGO_KEEP_TMP=1).  Knobs: TB_BENCH_TOGGLES [50], TB_BENCH_MESSAGES [200],
+# TB_BENCH_ONLY (convergence or messages),
 # TEGO_BENCH_NO_BUILD=1 uses the installed extension as it is.
 set -uo pipefail
 
