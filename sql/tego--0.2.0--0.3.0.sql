@@ -787,6 +787,15 @@ FROM PUBLIC;
 -- Events: message size, payload visibility
 --
 
+-- The ceiling of the seqs that commits made with synchronous_commit = off
+-- may have given out (they are visible before their WAL is flushed, so a
+-- crash can lose them after a reader has seen them).  tego raises it,
+-- durably, ahead of such numbering; after a restart, numbering continues
+-- past it, so a seq is never given to two events.  Written by tego only.
+CREATE SEQUENCE tego.event_seq_reserved MINVALUE 0 START WITH 0 NO CYCLE;
+REVOKE ALL ON SEQUENCE tego.event_seq_reserved FROM PUBLIC;
+COMMENT ON SEQUENCE tego.event_seq_reserved IS 'tego internal: no seq up to this value is given out again after a restart';
+
 -- (events: end)
 
 

@@ -34,6 +34,16 @@
  *	  written by tego only; a row inserted by hand would make the next
  *	  numbering collide with it until the server restarts.
  *
+ *	  Asynchronous commits (synchronous_commit = off) make their events
+ *	  visible before the WAL is flushed, so a crash can lose events that a
+ *	  reader has already seen; numbering again from the table would then
+ *	  give their seqs to other events, which that reader would skip.  Such a
+ *	  commit therefore numbers below a ceiling kept in the sequence
+ *	  tego.event_seq_reserved, raised (and flushed) TEGO_SEQ_RESERVE seqs at
+ *	  a time, and numbering after a restart continues past that ceiling: a
+ *	  gap instead of a reuse.  Without the preload there is no shared memory
+ *	  to keep the ceiling in, and such a commit is made synchronous.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -91,6 +101,15 @@ typedef struct PendingEvent
 static List *pending_events = NIL;
 
 static SPIPlanPtr plan_max_seq = NULL;
+static SPIPlanPtr plan_reserved = NULL;
+static SPIPlanPtr plan_reserve = NULL;
+
+/*
+ * How far ahead of the highest seq an asynchronous commit raises the
+ * durable ceiling: one WAL flush per this many events, and at most this
+ * large a gap after a restart.
+ */
+#define TEGO_SEQ_RESERVE	10000
 static SPIPlanPtr plan_stamp = NULL;
 static SPIPlanPtr plan_plugin_row = NULL;
 
@@ -275,15 +294,18 @@ events_rel(Oid *relid, Oid *owner, Oid *relfilenode)
 }
 
 /*
- * The cached highest seq of key's table, or -1.  Call with the database's
- * event lock (tego_events_lock) held.
+ * The cached highest seq of key's table, or -1, and in *reserved the
+ * ceiling of asynchronous numbering.  Call with the database's event lock
+ * (tego_events_lock) held.
  */
 static int64
-seq_cache_lookup(const TegoSeqCache *key)
+seq_cache_lookup(const TegoSeqCache *key, int64 *reserved)
 {
 	int			i;
 
 	int64		seq = -1;
+
+	*reserved = 0;
 
 	if (tego_shared == NULL)
 		return -1;
@@ -295,7 +317,10 @@ seq_cache_lookup(const TegoSeqCache *key)
 		if (e->database_oid == key->database_oid)
 		{
 			if (e->relid == key->relid && e->relfilenode == key->relfilenode)
+			{
 				seq = e->last_seq;
+				*reserved = e->reserved;
+			}
 			break;
 		}
 	}
@@ -713,6 +738,9 @@ flush_events(List *events)
 	Oid			save_userid;
 	int			save_sec_context;
 	int64		seq;
+	int64		reserved;
+	Oid			reserved_relid;
+	bool		async_commit;
 	TimestampTz committed_at;
 	ListCell   *lc;
 	bool		mirror_wanted;
@@ -774,8 +802,11 @@ flush_events(List *events)
 	/* no portal is active at pre-commit: statements need a snapshot */
 	PushActiveSnapshot(GetTransactionSnapshot());
 
-	seq = seq_cache_lookup(&seq_cached);
+	seq = seq_cache_lookup(&seq_cached, &reserved);
 	mirror_wanted = has_plugin_events && tego_mirror_wanted();
+	/* NB: absent before ALTER EXTENSION tego UPDATE TO '0.3.0' */
+	reserved_relid = RangeVarGetRelid(makeRangeVar("tego", "event_seq_reserved", -1),
+									  NoLock, true);
 	if (seq < 0)
 	{
 		bool		isnull;
@@ -788,7 +819,46 @@ flush_events(List *events)
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						  &isnull);
 		seq = isnull ? 0 : DatumGetInt64(d);
+
+		reserved = 0;
+		if (OidIsValid(reserved_relid))
+		{
+			tego_exec(&plan_reserved,
+					  "SELECT CASE WHEN is_called THEN last_value ELSE 0 END"
+					  " FROM tego.event_seq_reserved",
+					  0, NULL, NULL, NULL, TEGO_SNAPSHOT_LATEST, 1);
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							  &isnull);
+			reserved = isnull ? 0 : DatumGetInt64(d);
+		}
+		/* asynchronous commits may have used seqs up to there: skip them */
+		if (reserved > seq)
+			seq = reserved;
 	}
+
+	/*
+	 * An asynchronous commit numbers below a durable ceiling; raise it first
+	 * when this batch would pass it.
+	 */
+	async_commit = synchronous_commit == SYNCHRONOUS_COMMIT_OFF;
+	if (async_commit && (tego_shared == NULL || !OidIsValid(reserved_relid)))
+	{
+		ForceSyncCommit();
+		async_commit = false;
+	}
+	if (async_commit && seq + n > reserved)
+	{
+		Datum		arg = Int64GetDatum(seq + n + TEGO_SEQ_RESERVE);
+		Oid			argtype = INT8OID;
+
+		tego_exec(&plan_reserve,
+				  "SELECT pg_catalog.setval('tego.event_seq_reserved', $1)",
+				  1, &argtype, &arg, NULL, TEGO_SNAPSHOT_LATEST, 1);
+		/* NB: setval is not transactional; make it durable before use */
+		XLogFlush(XactLastRecEnd);
+		reserved = seq + n + TEGO_SEQ_RESERVE;
+	}
+	seq_cached.reserved = reserved;
 	committed_at = GetCurrentTimestamp();
 
 	for (i = 0; i < n; i++)

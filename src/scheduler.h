@@ -60,6 +60,7 @@ typedef struct TegoSeqCache
 	Oid			relid;
 	Oid			relfilenode;
 	int64		last_seq;
+	int64		reserved;		/* durable ceiling of asynchronous numbering */
 } TegoSeqCache;
 
 #define TEGO_SEQ_CACHE_SIZE		64
