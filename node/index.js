@@ -37,6 +37,8 @@ const DEFAULTS = {
   installGraceMs: 2000, // before another process takes over a pending install
   cron: { claimTimeout: '1 minute', heartbeatTimeout: '30 seconds', heartbeatMs: 5000, maxAttempts: 3 },
   pubsub: true,
+  pubsubWait: true, // a tego.wait_events() connection as the messages' fast path
+  durableMessages: false, // true: publish waits for the WAL flush (synchronous_commit)
   cronJobs: true,
   status: true,
 };
@@ -128,6 +130,17 @@ class Tego {
     app.init();
     app.on('beforeReload', () => { this.reloading = true; });
     app.on('afterReload', () => { this.reloading = false; });
+    if (this.options.pubsub) {
+      // hold sync messages from before the handlers go (SyncMessageManager
+      // unsubscribes them on beforeStop) until the new pub-sub manager has
+      // subscribed them again (its afterStart) or a reload without a
+      // restart is over
+      let stopping = false;
+      app.prependListener('beforeStop', () => { stopping = true; this.pubsub.suspend(); });
+      app.prependListener('beforeReload', () => this.pubsub.suspend());
+      app.on('afterReload', () => { if (!stopping) this.pubsub.resume(); });
+      app.on('__started', () => { stopping = false; this.pubsub.resume(); });
+    }
     if (this.options.cronJobs) {
       app.on('afterStart', () => app.cronJobManager.start && app.cronJobManager.start());
       app.on('beforeStop', () => app.cronJobManager.stop && app.cronJobManager.stop());
@@ -144,6 +157,7 @@ class Tego {
     this.closed = true;
     this.status.stop();
     await this.status.queue.catch(() => {});
+    await this.pubsub.close();
     await this.hub.close();
   }
 }

@@ -177,6 +177,39 @@ class LogReader {
     return this.reading;
   }
 
+  /**
+   * Events that another call returned (tego.wait_events from `after`, for
+   * every topic this reader reads now): handled in turn with the reads,
+   * those past the last seq only.  accept() is asked just before, as the
+   * reader's topics may have changed meanwhile; when it says no, a read
+   * runs instead.
+   */
+  offer(rows, accept) {
+    this.reading = this.reading
+      .then(async () => {
+        if (!accept()) {
+          await this.read();
+          return;
+        }
+        await this.handle(rows);
+      })
+      .catch((err) => this.hub.emit('warning', err));
+    return this.reading;
+  }
+
+  async handle(rows) {
+    for (const e of rows) {
+      const seq = Number(e.seq);
+      if (seq <= this.last) continue;
+      this.last = seq;
+      try {
+        await this.onEvent(e);
+      } catch (err) {
+        this.hub.emit('warning', err);
+      }
+    }
+  }
+
   async read() {
     if (this.last === null) await this.position();
     const topics = this.topics();
@@ -195,16 +228,7 @@ class LogReader {
         await this.position();
         continue;
       }
-      for (const e of rows) {
-        const seq = Number(e.seq);
-        if (seq <= this.last) continue;
-        this.last = seq;
-        try {
-          await this.onEvent(e);
-        } catch (err) {
-          this.hub.emit('warning', err);
-        }
-      }
+      await this.handle(rows);
       if (rows.length < this.pageSize) return;
     }
   }

@@ -8,9 +8,34 @@
 // neither.  Each channel maps to the topic "tb_" + the first 40 hex digits
 // of its SHA-256, and the message carries the real channel, which the
 // reader checks before delivering.
+//
+// While the app stops, reloads and starts again (after a plugin change,
+// here or in another process), its handlers are unsubscribed and subscribed
+// anew.  The reader is suspended for that time and keeps its position, so
+// that messages published meanwhile are delivered once the handlers are
+// back, instead of being read past for lack of a subscriber.
+//
+// A message is committed with synchronous_commit = off unless the option
+// durableMessages is set: it is delivered without waiting for the WAL
+// flush, as TachyBase's own adapters deliver without storing, and a crash
+// of the server can lose the last ones (those of the last few hundred
+// milliseconds, see wal_writer_delay); tego never gives their seqs to
+// other events, so no reader skips anything.
+//
+// Delivery has a fast path: a connection of its own keeps a
+// tego.wait_events() call running for the subscribed topics, which returns
+// the events as soon as they commit, saving the round trip from a
+// notification to the read it triggers.  While that call covers every
+// subscribed topic, notifications for them are not followed; when it does
+// not (a topic subscribed since it began, a lost connection), they are.
 
 const crypto = require('node:crypto');
-const { LogReader } = require('./hub');
+const pg = require('pg');
+const { LogReader, sleep } = require('./hub');
+
+// How long one tego.wait_events() call waits (it is renewed at once): also
+// the longest time a newly subscribed topic goes without the fast path.
+const WAIT_TIMEOUT = '2 seconds';
 
 // The tego topic of a TachyBase channel.
 function channelTopic(channel) {
@@ -29,11 +54,74 @@ class PubSubHub {
     this.hub = tego.hub;
     this.current = null;
     this.topics = new Map(); // topic -> Map(channel -> Set(callback))
+    this.suspended = false;
     this.reader = new LogReader(this.hub, {
-      topics: () => [...this.topics.keys()],
+      // nothing is read (and the position stays) while suspended
+      topics: () => (this.suspended ? [] : [...this.topics.keys()]),
       onEvent: (e) => this.deliver(e),
     });
-    this.wake = () => this.reader.wake();
+    this.wake = () => {
+      if (!this.covered()) this.reader.wake();
+    };
+    this.waitTopics = null; // the topics of the running wait_events call
+    this.waitClient = null;
+    this.waiting = null;
+    this.closed = false;
+  }
+
+  // Does the running wait_events call cover every subscribed topic?
+  covered() {
+    if (this.waitTopics === null || this.suspended) return false;
+    for (const topic of this.topics.keys()) if (!this.waitTopics.has(topic)) return false;
+    return true;
+  }
+
+  // Keep a wait_events call running while there is something to wait for.
+  startWaiting() {
+    if (!this.waiting && !this.closed && this.tego.options.pubsubWait) {
+      this.waiting = this.waitLoop().finally(() => { this.waiting = null; });
+    }
+  }
+
+  async waitLoop() {
+    while (!this.closed && !this.suspended && this.topics.size > 0) {
+      const topics = [...this.topics.keys()];
+      let rows;
+      try {
+        await this.reader.position();
+        if (!this.waitClient) {
+          const client = new pg.Client({ ...this.tego.config, application_name: `${this.tego.name}:wait`.slice(0, 63) });
+          client.on('error', () => {});
+          await client.connect();
+          this.waitClient = client;
+        }
+        this.waitTopics = new Set(topics);
+        ({ rows } = await this.waitClient.query({
+          name: 'tego_pubsub_wait',
+          text: 'SELECT seq, topic, event, key, payload FROM tego.wait_events($1, $2, $3)',
+          values: [this.reader.last, topics, WAIT_TIMEOUT],
+        }));
+      } catch (err) {
+        this.waitTopics = null;
+        const c = this.waitClient;
+        this.waitClient = null;
+        if (c) c.end().catch(() => {});
+        if (this.closed) return;
+        this.hub.emit('warning', err);
+        this.reader.wake(); // the notifications' path takes over meanwhile
+        await sleep(this.hub.reconnectMs);
+        continue;
+      }
+      const waited = new Set(topics);
+      if (rows.length > 0) {
+        await this.reader.offer(rows, () => {
+          if (this.suspended) return false;
+          for (const topic of this.topics.keys()) if (!waited.has(topic)) return false;
+          return true;
+        });
+      }
+    }
+    this.waitTopics = null;
   }
 
   async subscribe(adapter, channel, callback) {
@@ -47,7 +135,32 @@ class PubSubHub {
     }
     if (!byChannel.has(channel)) byChannel.set(channel, new Set());
     byChannel.get(channel).add(callback);
+    const fresh = !this.hub.readers.has(topic);
     await this.hub.listen(topic, this.wake);
+    // a message committed before the LISTEN sent no notification
+    if (fresh) this.wake();
+    this.startWaiting();
+  }
+
+  // The app is stopping or reloading: hold the reader where it is.
+  suspend() {
+    this.suspended = true;
+  }
+
+  // The app's handlers are subscribed again: read what came meanwhile.
+  resume() {
+    if (!this.suspended) return;
+    this.suspended = false;
+    this.reader.wake();
+    this.startWaiting();
+  }
+
+  async close() {
+    this.closed = true;
+    const c = this.waitClient;
+    this.waitClient = null;
+    this.waitTopics = null;
+    if (c) await c.end().catch(() => {});
   }
 
   async unsubscribe(adapter, channel, callback) {
@@ -88,8 +201,14 @@ class PubSubHub {
   }
 
   async publish(channel, message) {
-    await this.hub.query('SELECT tego.publish($1, $2)',
-      [channelTopic(channel), { channel, data: message }]);
+    const value = { channel, data: message };
+    if (this.tego.options.durableMessages) {
+      await this.hub.query('SELECT tego.publish($1, $2)', [channelTopic(channel), value]);
+    } else {
+      // the commit does not wait for the WAL flush (see the header)
+      await this.hub.query("SELECT pg_catalog.set_config('synchronous_commit', 'off', true), tego.publish($1, $2)",
+        [channelTopic(channel), value]);
+    }
   }
 }
 

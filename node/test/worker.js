@@ -119,6 +119,8 @@ const handlers = {
     return {
       adapterIsCurrent: app.pubSubManager.adapter === ps.current,
       connected: Boolean(ps.current && ps.current.connected),
+      suspended: ps.suspended,
+      idle: tego.registry.idle(),
       topics: [...ps.topics.values()].map((m) => [...m.keys()]).flat(),
       last: ps.reader.last,
       hubConnected: tego.hub.connected,
@@ -192,6 +194,8 @@ process.on('message', async (m) => {
   }
   tego = await attachTego(app, {
     installGraceMs: Number(process.env.TB_GRACE_MS || 1500),
+    pubsubWait: process.env.TB_PUBSUB_WAIT !== '0',
+    durableMessages: process.env.TB_DURABLE_MESSAGES === '1',
     cron: { claimTimeout: '800 milliseconds', heartbeatTimeout: '800 milliseconds', heartbeatMs: 200 },
   });
   tego.hub.on('warning', (err) => {
