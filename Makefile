@@ -4,7 +4,7 @@ EXTENSION   = tego
 MODULE_big  = tego
 OBJS        = src/tego.o src/spi_util.o src/events.o src/registry.o \
               src/shmem.o src/jobs.o src/cron.o src/scheduler.o src/job_runner.o \
-              src/apps.o src/mirror.o
+              src/apps.o src/mirror.o src/leader.o
 DATA        = $(wildcard sql/tego--*.sql)
 PGFILEDESC  = "tego - control plane for multi-process application platforms"
 

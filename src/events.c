@@ -85,6 +85,7 @@
 #include "tego.h"
 #include "scheduler.h"
 #include "mirror.h"
+#include "leader.h"
 
 /* One state change waiting for its transaction to commit. */
 typedef struct PendingEvent
@@ -753,6 +754,18 @@ flush_events(List *events)
 	memset(&seq_cached, 0, sizeof(seq_cached));
 	if (!events_rel(&seq_cached.relid, &owner, &seq_cached.relfilenode))
 		return;					/* DROP EXTENSION in this transaction */
+
+	/* fencing: a server that may have lost its leadership commits no events */
+	{
+		char	   *problem = NULL;
+
+		if (!tego_leader_confirmed(&problem))
+			ereport(ERROR,
+					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+					 errmsg("tego cannot confirm that this server is the leader"),
+					 errdetail_internal("%s", problem),
+					 errhint("Events are committed only while tego.leader_check confirms it; connect to the current leader.")));
+	}
 	seq_cached.database_oid = MyDatabaseId;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);

@@ -59,6 +59,7 @@
 #include "utils/timestamp.h"
 
 #include "tego.h"
+#include "leader.h"
 #include "scheduler.h"
 
 /* Fire times later than this are run; older ones follow the misfire policy. */
@@ -1482,7 +1483,17 @@ tego_scheduler_main(Datum main_arg)
 
 		PG_TRY();
 		{
-			wake = scheduler_pass();
+			TimestampTz next_check = tego_leader_check_run();
+
+			/*
+			 * Fenced (tego.leader_check): no pass at all until the check
+			 * succeeds again; jobs already running finish on their own and
+			 * are collected then.
+			 */
+			if (tego_leader_confirmed(NULL))
+				wake = Min(scheduler_pass(), next_check);
+			else
+				wake = next_check;
 		}
 		PG_CATCH();
 		{

@@ -85,6 +85,10 @@ typedef struct TegoShared
 	Latch	   *scheduler_latch;
 	TimestampTz scheduler_started;
 	uint64		wakeups;		/* times the scheduler was asked to wake */
+	/* the leader check (leader.c): last success, last attempt, its error */
+	TimestampTz leader_confirmed_at;
+	TimestampTz leader_checked_at;
+	char		leader_problem[256];
 	int			pool_size;
 	TegoPoolSlot pool[FLEXIBLE_ARRAY_MEMBER];
 } TegoShared;

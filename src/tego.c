@@ -20,6 +20,7 @@
 
 #include "tego.h"
 #include "apps.h"
+#include "leader.h"
 #include "mirror.h"
 #include "scheduler.h"
 
@@ -145,6 +146,35 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 	tego_apps_define_settings();
+
+	DefineCustomStringVariable("tego.leader_check",
+							   "HTTP endpoint that answers 200 only while this server is the leader.",
+							   "When set, the scheduler asks it every tego.leader_check_interval; without a successful answer in the last two intervals, no job fires and no commit with tego events succeeds (Patroni: http://127.0.0.1:8008/primary).",
+							   &tego_leader_check,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   tego_check_leader_check, NULL, NULL);
+
+	DefineCustomIntVariable("tego.leader_check_interval",
+							"How often the scheduler runs the leader check.",
+							"Leadership counts as confirmed for two intervals after a successful check.",
+							&tego_leader_check_interval,
+							1000,
+							100, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tego.leader_check_timeout",
+							"How long the leader check waits for a connection and an answer.",
+							NULL,
+							&tego_leader_check_timeout,
+							500,
+							10, 10000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tego.job_run_retention",
 							"How long the scheduler keeps finished job runs.",

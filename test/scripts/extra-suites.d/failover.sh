@@ -15,7 +15,12 @@
 #      replica is promoted;
 #   2. rejoin: the old leader's Patroni is started again and rejoins as a
 #      replica (pg_rewind);
-#   3. switchover: `patronictl switchover` back to the first node.
+#   3. switchover: `patronictl switchover` back to the first node;
+#   4. split brain: only Patroni of the leader is killed; its PostgreSQL
+#      keeps running as a primary while the replica is promoted.  With
+#      tego.leader_check on Patroni's /primary, the old primary is fenced
+#      (no job fires, no event commits) before the promotion; then it is
+#      stopped and its Patroni rejoins it.
 #
 # After each: the scheduler runs on the leader only (pg_stat_activity
 # backend_type 'tego scheduler'), the job runs again on the new leader, no
@@ -294,6 +299,8 @@ postgresql:
     unix_socket_directories: '$WORK/$n'
     shared_preload_libraries: 'tego'
     tego.database: postgres
+    tego.leader_check: 'http://127.0.0.1:${RESTPORT[$n]}/primary'
+    tego.leader_check_interval: 500
     logging_collector: 'off'
 tags:
   nofailover: false
@@ -483,8 +490,63 @@ poll 60 has_run_after n1 "$K"
 FIRST_RUN=$(first_run_after n1 "$K")
 phase_checks "switchover" n1
 
+# --- 4. split brain ---------------------------------------------------------------------
+echo "# phase 4: split brain (kill -9 Patroni of the leader n1 only; its PostgreSQL keeps running)"
+K=$(now)
+kill -KILL "${PATRONI_PID[n1]}" 2>/dev/null
+PATRONI_PID[n1]=
+rm -f "$WORK/n1.patroni.pid"
+# fenced_n1: n1 refuses to commit tego events (tego.leader_check)
+fenced_n1() {
+	psql -X -A -t -q -h 127.0.0.1 -p "${NODE_PORT[n1]}" -U postgres -d postgres \
+		-c "SELECT tego.publish('split_probe', '{}')" 2>&1 |
+		grep -q 'tego cannot confirm that this server is the leader'
+}
+if poll 10 fenced_n1; then
+	FENCED=$(elapsed "$K")
+	ok "split brain: n1 is fenced within 10 s of its Patroni's death ($FENCED s)"
+else
+	not_ok "split brain: n1 is fenced within 10 s of its Patroni's death"
+fi
+check "split brain: n1's PostgreSQL still runs as a primary" is_true n1 'SELECT NOT pg_is_in_recovery()'
+N1_RUNS=$(q n1 "SELECT count(*) FROM tego.job_runs")
+N1_SEQ=$(q n1 "SELECT tego.event_seq()")
+N1_TICKS=$(q n1 "SELECT count(*) FROM ticks")
+if poll 60 new_leader_n2; then
+	PROMOTED=$(elapsed "$K")
+	ok "split brain: n2 is promoted ($PROMOTED s) while n1 still runs"
+else
+	bail "split brain: n2 is promoted within 60 s"
+fi
+poll 60 has_run_after n2 "$K"
+FIRST_RUN=$(first_run_after n2 "$K")
+check "split brain: the per-second job runs on n2 (first run after ${FIRST_RUN:-?} s)" test -n "$FIRST_RUN"
+sleep 3 # both primaries up, n1 fenced
+check "split brain: both servers are primaries" is_true n1 'SELECT NOT pg_is_in_recovery()'
+check "split brain: n1 recorded no job run while fenced" test "$(q n1 'SELECT count(*) FROM tego.job_runs')" = "$N1_RUNS"
+check "split brain: n1's job wrote nothing while fenced" test "$(q n1 'SELECT count(*) FROM ticks')" = "$N1_TICKS"
+check "split brain: n1 stored no event while fenced (seq $N1_SEQ)" test "$(q n1 'SELECT tego.event_seq()')" = "$N1_SEQ"
+check "split brain: no commit of n1 waits for a synchronous standby" \
+	test "$(q n1 "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")" = 0
+q n1 "SELECT scheduled_for FROM ticks WHERE port = ${NODE_PORT[n1]} ORDER BY 1" >"$WORK/split.n1"
+q n2 "SELECT scheduled_for FROM ticks WHERE port = ${NODE_PORT[n2]} ORDER BY 1" >"$WORK/split.n2"
+both=$(comm -12 "$WORK/split.n1" "$WORK/split.n2" | wc -l)
+check "split brain: no scheduled second ran on both servers ($both)" test "$both" = 0
+DETAIL+=("split brain: fenced after ${FENCED:-?}s, n2 promoted after ${PROMOTED}s, first job run after ${FIRST_RUN:-?}s")
+# the operator (or a watchdog) stops the old primary; its Patroni rejoins it
+runuser -u postgres -- "$TEGO_PGBIN/pg_ctl" -D "$WORK/n1/data" -m fast -w stop >/dev/null 2>&1
+start_patroni n1
+if poll 90 n1_sync; then
+	ok "split brain: n1 rejoins as n2's synchronous replica"
+else
+	tail -n 30 "$WORK/n1.patroni.log"
+	bail "split brain: n1 rejoins as n2's synchronous replica"
+fi
+FIRST_RUN=-
+phase_checks "split brain" n2
+
 # --- the LISTEN client -----------------------------------------------------------------
-FINAL=$(q n1 "SELECT tego.event_seq()")
+FINAL=$(q n2 "SELECT tego.event_seq()")
 tail_caught_up() {
 	[ "$(jq -r 'select(.seq != null) | .seq' "$WORK/tail.out" 2>/dev/null | tail -n 1)" = "$FINAL" ]
 }
@@ -497,7 +559,7 @@ kill "$TAIL_PID" 2>/dev/null
 wait "$TAIL_PID" 2>/dev/null
 TAIL_PID=
 jq -c 'select(.seq != null) | [.seq, .topic, .event, .key, .payload]' "$WORK/tail.out" >"$WORK/tail.rows"
-q n1 "SELECT json_build_array(seq, topic, event, key, payload) FROM tego.events
+q n2 "SELECT json_build_array(seq, topic, event, key, payload) FROM tego.events
       WHERE topic IN ('tego_plugins', 'tego_jobs', 'tego_leases') AND seq <= $FINAL ORDER BY seq" |
 	jq -c . >"$WORK/log.rows"
 if cmp -s "$WORK/tail.rows" "$WORK/log.rows"; then
