@@ -498,9 +498,10 @@ PATRONI_PID[n1]=
 rm -f "$WORK/n1.patroni.pid"
 # fenced_n1: n1 refuses to commit tego events (tego.leader_check)
 fenced_n1() {
-	psql -X -A -t -q -h 127.0.0.1 -p "${NODE_PORT[n1]}" -U postgres -d postgres \
-		-c "SELECT tego.publish('split_probe', '{}')" 2>&1 |
-		grep -q 'tego cannot confirm that this server is the leader'
+	local out
+	out=$(psql -X -A -t -q -h 127.0.0.1 -p "${NODE_PORT[n1]}" -U postgres -d postgres \
+		-c "SELECT tego.publish('split_probe', '{}')" 2>&1)
+	[[ $out == *'tego cannot confirm that this server is the leader'* ]]
 }
 if poll 10 fenced_n1; then
 	FENCED=$(elapsed "$K")
