@@ -125,9 +125,44 @@ class TegoListener extends EventEmitter {
     }
   }
 
+  // The servers to try, in order: config.host and config.port may list
+  // several, comma-separated, as libpq's host and port do (PGHOST and
+  // PGPORT too).  With more than one, the listener connects to the first
+  // that accepts writes, as libpq's target_session_attrs=read-write does,
+  // so that it follows the primary through failovers.
+  targets() {
+    const hosts = String(this.config.host ?? process.env.PGHOST ?? 'localhost').split(',');
+    const ports = String(this.config.port ?? process.env.PGPORT ?? '5432').split(',');
+    return hosts.map((host, i) => ({ host, port: Number(ports[Math.min(i, ports.length - 1)]) }));
+  }
+
+  // A connected client to a target (the first writable one when there are
+  // several).
+  async connectTarget() {
+    const targets = this.targets();
+    let last;
+    for (const t of targets) {
+      const client = new pg.Client({ ...this.config, ...t, application_name: this.name });
+      client.on('error', () => {}); // replaced once chosen
+      try {
+        await client.connect();
+        if (targets.length > 1) {
+          const { rows } = await client.query('SHOW transaction_read_only');
+          if (rows[0].transaction_read_only !== 'off') throw new Error(`${t.host}:${t.port} is read-only`);
+        }
+        client.removeAllListeners('error');
+        return client;
+      } catch (err) {
+        last = err;
+        client.end().catch(() => {});
+      }
+    }
+    throw last;
+  }
+
   async connectOnce() {
     const gen = ++this.generation;
-    const client = new pg.Client({ ...this.config, application_name: this.name });
+    const client = await this.connectTarget();
     let lost = false;
     let established = false;
     const onLost = (err) => {
@@ -153,7 +188,6 @@ class TegoListener extends EventEmitter {
       else this.dispatch(n);
     });
     try {
-      await client.connect();
       for (const channel of this.subs.keys()) {
         await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
       }
