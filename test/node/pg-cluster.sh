@@ -95,3 +95,28 @@ node_suite_finish() {
 	[ "$FAIL" -eq 0 ] && exit 0
 	exit 1
 }
+
+# node_suite_run NODE_DIR SECONDS ARGS...: `node --test-reporter=tap ARGS`
+# in NODE_DIR with NODE_PG_ENV, for at most SECONDS, its output also in
+# DIR/node-test.out; sets PASS and FAIL from its TAP summary (a runner that
+# failed without saying which test counts as one failure) and, on failure,
+# prints the last lines of DIR/server.log.
+node_suite_run() {
+	local dir=$1 secs=$2 rc
+	shift 2
+	(cd "$dir" && env "${NODE_PG_ENV[@]}" timeout -k 10 "$secs" \
+		node --test-reporter=tap "$@") 2>&1 | tee "$DIR/node-test.out"
+	rc=${PIPESTATUS[0]}
+	[ "$rc" -eq 124 ] && echo "!! node test timed out after $secs s"
+	PASS=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$DIR/node-test.out" | tail -n 1)
+	FAIL=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$DIR/node-test.out" | tail -n 1)
+	PASS=${PASS:-0}
+	FAIL=${FAIL:-0}
+	if [ "$rc" -ne 0 ] && [ "$FAIL" -eq 0 ]; then
+		FAIL=1 # the runner failed without saying which test
+	fi
+	if [ "$FAIL" -gt 0 ]; then
+		echo "--- $DIR/server.log (last 30 lines)"
+		tail -n 30 "$DIR/server.log"
+	fi
+}

@@ -676,3 +676,11 @@ if [ "${TEGO_BENCH_ADOPTION:-1}" != 0 ]; then
 		bash "$TEGO_TOP/test/bench/$b.sh" || exit 1
 	done
 fi
+
+# Failover under Patroni and etcd (5 rounds of node loss, rejoin and
+# switchover; as root, skipped without the packages).  TEGO_BENCH_FAILOVER=0
+# skips it.
+if [ "${TEGO_BENCH_FAILOVER:-1}" != 0 ]; then
+	echo
+	TEGO_BENCH_NO_BUILD=1 bash "$TEGO_TOP/test/bench/failover.sh" || exit 1
+fi

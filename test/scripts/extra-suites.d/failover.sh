@@ -441,74 +441,109 @@ first_run_after() {
 	        WHERE port = ${NODE_PORT[$1]} AND ran_at > to_timestamp($2)"
 }
 
+# first_on_time_after NODE EPOCH: seconds from EPOCH to the first tick NODE
+# wrote that started less than 100 ms after its scheduled second
+first_on_time_after() {
+	q "$1" "SELECT round(extract(epoch FROM min(ran_at)) - $2, 2) FROM ticks
+	        WHERE port = ${NODE_PORT[$1]} AND ran_at > to_timestamp($2)
+	          AND ran_at - scheduled_for < interval '100 milliseconds'"
+}
+# tail_caught_up_with NODE EPOCH: the tail has printed the first event NODE
+# committed after EPOCH
+tail_caught_up_with() {
+	local first last
+	first=$(q "$1" "SELECT min(seq) FROM tego.events WHERE committed_at > to_timestamp($2)
+	                  AND topic IN ('tego_plugins', 'tego_jobs', 'tego_leases')")
+	last=$(jq -r 'select(.seq != null) | .seq' "$WORK/tail.out" 2>/dev/null | tail -n 1)
+	[ -n "$first" ] && [ -n "$last" ] && [ "$last" -ge "$first" ]
+}
+# measure NODE EPOCH NAME: the timings of a failover to NODE that began at
+# EPOCH, as one "# timing" line (PROMOTED was measured by the caller)
+measure() {
+	local on_time caught=-
+	has_on_time_run() { [ -n "$(first_on_time_after "$1" "$2")" ]; }
+	if poll 60 tail_caught_up_with "$1" "$2"; then caught=$(elapsed "$2"); fi
+	poll 30 has_on_time_run "$1" "$2"
+	on_time=$(first_on_time_after "$1" "$2")
+	echo "# timing: $3 promoted=$PROMOTED first_on_time_run=${on_time:--} tail_caught_up=$caught"
+}
+has_run_after() { [ -n "$(first_run_after "$1" "$2")" ]; }
+
 # a few more plugin changes before the first phase
 q n1 "SELECT 1 FROM tego.plugin_add('acl', '@tachybase/plugin-acl', '1.2.0'); SELECT 1 FROM tego.plugin_enable('acl')" >/dev/null
 LAST_SEQ=$(q n1 "SELECT tego.event_seq()")
 sleep 1
 
-# --- 1. node loss ----------------------------------------------------------------
-echo "# phase 1: node loss (kill -9 Patroni and the postmaster of n1)"
-K=$(now)
-kill_node n1
-new_leader_n2() { [ "$(leader_name)" = n2 ]; }
-if poll 60 new_leader_n2; then
+# Phases 1 to 3 run TEGO_FAILOVER_ROUNDS times (default 1; the failover
+# benchmark, test/bench/failover.sh, runs 5).
+for ROUND in $(seq 1 "${TEGO_FAILOVER_ROUNDS:-1}"); do
+	echo "# round $ROUND"
+	# --- 1. node loss ----------------------------------------------------------------
+	echo "# phase 1: node loss (kill -9 Patroni and the postmaster of n1)"
+	K=$(now)
+	kill_node n1
+	new_leader_n2() { [ "$(leader_name)" = n2 ]; }
+	if poll 60 new_leader_n2; then
+		PROMOTED=$(elapsed "$K")
+		ok "node loss: n2 is promoted within 60 s ($PROMOTED s)"
+	else
+		tail -n 20 "$WORK/n2.patroni.log"
+		bail "node loss: n2 is promoted within 60 s"
+	fi
+	has_run_after() { [ -n "$(first_run_after "$1" "$2")" ]; }
+	poll 60 has_run_after n2 "$K"
+	FIRST_RUN=$(first_run_after n2 "$K")
+	measure n2 "$K" node-loss
+	# what became of the fire times of the outage (misfire 'skip'): reported only
+	echo "# node loss: runs of 'tick' scheduled after the kill, by status: $(q n2 "
+	SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n FROM tego.job_runs
+	 WHERE job_name = 'tick' AND scheduled_for > to_timestamp($K) AND scheduled_for < to_timestamp($K) + interval '${PROMOTED%.*} seconds'
+	 GROUP BY 1 ORDER BY 1) s")"
+	phase_checks "node loss" n2
+
+	# --- 2. the old leader rejoins ---------------------------------------------------------
+	echo "# phase 2: n1's Patroni starts again and rejoins (pg_rewind)"
+	LOG_FROM=$(($(wc -l <"$WORK/n1.patroni.log") + 1))
+	start_patroni n1
+	n1_sync() { is_true n2 "SELECT count(*) = 1 FROM pg_stat_replication WHERE state = 'streaming' AND sync_state = 'sync'"; }
+	if poll 90 n1_sync; then
+		ok "rejoin: n1 streams from n2 as its synchronous replica"
+	else
+		tail -n 30 "$WORK/n1.patroni.log"
+		bail "rejoin: n1 streams from n2 as its synchronous replica"
+	fi
+	if grep -qi 'rewind' "$WORK/n1.patroni.log"; then
+		ok "rejoin: Patroni ran pg_rewind on n1"
+	else
+		not_ok "rejoin: Patroni ran pg_rewind on n1"
+	fi
+	FIRST_RUN=-
+	phase_checks "rejoin" n2
+	check "rejoin: n1 logged no tego error since it started again" \
+		sh -c "! tail -n +$LOG_FROM '$WORK/n1.patroni.log' | grep -E 'ERROR|FATAL|PANIC' | grep -qi tego"
+
+	# --- 3. switchover -------------------------------------------------------------------
+	echo "# phase 3: patronictl switchover to n1"
+	poll 60 is_true n1 "SELECT count(*) > 0 FROM pg_stat_wal_receiver WHERE status = 'streaming'" >/dev/null
+	K=$(now)
+	if runuser -u postgres -- patronictl -c "$WORK/n2.yml" switchover --leader n2 --candidate n1 --force \
+		>"$WORK/switchover.log" 2>&1; then
+		ok "switchover: patronictl switchover succeeds"
+	else
+		cat "$WORK/switchover.log"
+		not_ok "switchover: patronictl switchover succeeds"
+	fi
+	new_leader_n1() { [ "$(leader_name)" = n1 ]; }
+	poll 60 new_leader_n1 || bail "switchover: n1 leads within 60 s"
 	PROMOTED=$(elapsed "$K")
-	ok "node loss: n2 is promoted within 60 s ($PROMOTED s)"
-else
-	tail -n 20 "$WORK/n2.patroni.log"
-	bail "node loss: n2 is promoted within 60 s"
-fi
-has_run_after() { [ -n "$(first_run_after "$1" "$2")" ]; }
-poll 60 has_run_after n2 "$K"
-FIRST_RUN=$(first_run_after n2 "$K")
-# what became of the fire times of the outage (misfire 'skip'): reported only
-echo "# node loss: runs of 'tick' scheduled after the kill, by status: $(q n2 "
-SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n FROM tego.job_runs
- WHERE job_name = 'tick' AND scheduled_for > to_timestamp($K) AND scheduled_for < to_timestamp($K) + interval '${PROMOTED%.*} seconds'
- GROUP BY 1 ORDER BY 1) s")"
-phase_checks "node loss" n2
-
-# --- 2. the old leader rejoins ---------------------------------------------------------
-echo "# phase 2: n1's Patroni starts again and rejoins (pg_rewind)"
-LOG_FROM=$(($(wc -l <"$WORK/n1.patroni.log") + 1))
-start_patroni n1
-n1_sync() { is_true n2 "SELECT count(*) = 1 FROM pg_stat_replication WHERE state = 'streaming' AND sync_state = 'sync'"; }
-if poll 90 n1_sync; then
-	ok "rejoin: n1 streams from n2 as its synchronous replica"
-else
-	tail -n 30 "$WORK/n1.patroni.log"
-	bail "rejoin: n1 streams from n2 as its synchronous replica"
-fi
-if grep -qi 'rewind' "$WORK/n1.patroni.log"; then
-	ok "rejoin: Patroni ran pg_rewind on n1"
-else
-	not_ok "rejoin: Patroni ran pg_rewind on n1"
-fi
-FIRST_RUN=-
-phase_checks "rejoin" n2
-check "rejoin: n1 logged no tego error since it started again" \
-	sh -c "! tail -n +$LOG_FROM '$WORK/n1.patroni.log' | grep -E 'ERROR|FATAL|PANIC' | grep -qi tego"
-
-# --- 3. switchover -------------------------------------------------------------------
-echo "# phase 3: patronictl switchover to n1"
-poll 60 is_true n1 "SELECT count(*) > 0 FROM pg_stat_wal_receiver WHERE status = 'streaming'" >/dev/null
-K=$(now)
-if runuser -u postgres -- patronictl -c "$WORK/n2.yml" switchover --leader n2 --candidate n1 --force \
-	>"$WORK/switchover.log" 2>&1; then
-	ok "switchover: patronictl switchover succeeds"
-else
-	cat "$WORK/switchover.log"
-	not_ok "switchover: patronictl switchover succeeds"
-fi
-new_leader_n1() { [ "$(leader_name)" = n1 ]; }
-poll 60 new_leader_n1 || bail "switchover: n1 leads within 60 s"
-PROMOTED=$(elapsed "$K")
-n2_sync() { is_true n1 "SELECT count(*) = 1 FROM pg_stat_replication WHERE state = 'streaming'"; }
-poll 90 n2_sync || bail "switchover: n2 streams from n1"
-ok "switchover: n1 leads and n2 streams from it ($(elapsed "$K") s)"
-poll 60 has_run_after n1 "$K"
-FIRST_RUN=$(first_run_after n1 "$K")
-phase_checks "switchover" n1
+	n2_sync() { is_true n1 "SELECT count(*) = 1 FROM pg_stat_replication WHERE state = 'streaming'"; }
+	poll 90 n2_sync || bail "switchover: n2 streams from n1"
+	ok "switchover: n1 leads and n2 streams from it ($(elapsed "$K") s)"
+	poll 60 has_run_after n1 "$K"
+	FIRST_RUN=$(first_run_after n1 "$K")
+	measure n1 "$K" switchover
+	phase_checks "switchover" n1
+done
 
 # --- 4. split brain ---------------------------------------------------------------------
 echo "# phase 4: split brain (kill -9 Patroni of the leader n1 only; its PostgreSQL keeps running)"

@@ -44,19 +44,5 @@ fi
 
 # The test runs as the invoking user (root is fine: the server trusts local
 # connections) from test/node, bounded in time.
-(cd "$NODE_DIR" && env "${NODE_PG_ENV[@]}" timeout -k 10 180 \
-	node --test-reporter=tap cluster/cluster.test.js) 2>&1 | tee "$DIR/node-test.out"
-rc=${PIPESTATUS[0]}
-[ "$rc" -eq 124 ] && echo "!! node test timed out after 180 s"
-PASS=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$DIR/node-test.out" | tail -n 1)
-FAIL=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$DIR/node-test.out" | tail -n 1)
-PASS=${PASS:-0}
-FAIL=${FAIL:-0}
-if [ "$rc" -ne 0 ] && [ "$FAIL" -eq 0 ]; then
-	FAIL=1 # the runner failed without saying which test
-fi
-if [ "$FAIL" -gt 0 ]; then
-	echo "--- $DIR/server.log (last 30 lines)"
-	tail -n 30 "$DIR/server.log"
-fi
+node_suite_run "$NODE_DIR" 180 cluster/cluster.test.js
 node_suite_finish
