@@ -104,6 +104,8 @@ static List *pending_events = NIL;
 static SPIPlanPtr plan_max_seq = NULL;
 static SPIPlanPtr plan_reserved = NULL;
 static SPIPlanPtr plan_reserve = NULL;
+static SPIPlanPtr plan_stamp = NULL;
+static SPIPlanPtr plan_plugin_row = NULL;
 
 /*
  * How far ahead of the highest seq an asynchronous commit raises the
@@ -111,8 +113,6 @@ static SPIPlanPtr plan_reserve = NULL;
  * large a gap after a restart.
  */
 #define TEGO_SEQ_RESERVE	10000
-static SPIPlanPtr plan_stamp = NULL;
-static SPIPlanPtr plan_plugin_row = NULL;
 
 /*
  * The seq cache entry to write when this transaction commits: set by
@@ -799,6 +799,10 @@ flush_events(List *events)
 		}
 	}
 
+	/* NB: absent before ALTER EXTENSION tego UPDATE TO '0.3.0' */
+	reserved_relid = RangeVarGetRelid(makeRangeVar("tego", "event_seq_reserved", -1),
+									  NoLock, true);
+
 	/*
 	 * NB: held until the end of the transaction, after our commit is
 	 * visible to every snapshot; taking it before reading the highest seq is
@@ -817,9 +821,6 @@ flush_events(List *events)
 
 	seq = seq_cache_lookup(&seq_cached, &reserved);
 	mirror_wanted = has_plugin_events && tego_mirror_wanted();
-	/* NB: absent before ALTER EXTENSION tego UPDATE TO '0.3.0' */
-	reserved_relid = RangeVarGetRelid(makeRangeVar("tego", "event_seq_reserved", -1),
-									  NoLock, true);
 	if (seq < 0)
 	{
 		bool		isnull;

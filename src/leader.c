@@ -237,7 +237,7 @@ ask_leader(const char *url_text, char *why, size_t whylen)
 			 "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: tego\r\nConnection: close\r\n\r\n",
 			 url.path, url.host);
 	/* NB: a request this small fits in an empty socket buffer */
-	if (send(sock, request, strlen(request), 0) != (ssize_t) strlen(request))
+	if (send(sock, request, strlen(request), MSG_NOSIGNAL) != (ssize_t) strlen(request))
 	{
 		snprintf(why, whylen, "could not send the request: %m");
 		goto done;
