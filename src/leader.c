@@ -66,6 +66,9 @@ parse_url(const char *url, LeaderUrl *out)
 
 	if (strncmp(url, "http://", 7) != 0)
 		return "it does not begin with http://";
+	for (p = url; *p; p++)
+		if ((unsigned char) *p <= ' ' || *p == 0x7f)
+			return "it contains a space or a control character";
 	p = url + 7;
 	slash = strchr(p, '/');
 	if (slash == NULL)
@@ -163,6 +166,48 @@ wait_socket(pgsocket sock, int events, TimestampTz deadline)
 }
 
 /*
+ * A non-blocking socket connected to ai before deadline, or
+ * PGINVALID_SOCKET with the reason in why.
+ */
+static pgsocket
+try_connect(const struct addrinfo *ai, TimestampTz deadline, char *why, size_t whylen)
+{
+	pgsocket	sock;
+	int			so_error = 0;
+	socklen_t	so_len = sizeof(so_error);
+
+	sock = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (sock == PGINVALID_SOCKET)
+	{
+		snprintf(why, whylen, "could not create a socket: %m");
+		return PGINVALID_SOCKET;
+	}
+	if (!pg_set_noblock(sock))
+	{
+		snprintf(why, whylen, "could not make a socket non-blocking: %m");
+		closesocket(sock);
+		return PGINVALID_SOCKET;
+	}
+	if (connect(sock, ai->ai_addr, ai->ai_addrlen) == 0)
+		return sock;
+	if (errno != EINPROGRESS && errno != EINTR)
+		snprintf(why, whylen, "could not connect: %m");
+	else if (!wait_socket(sock, WL_SOCKET_WRITEABLE, deadline))
+		snprintf(why, whylen, "no connection within %d ms", tego_leader_check_timeout);
+	else if (getsockopt(sock, SOL_SOCKET, SO_ERROR, &so_error, &so_len) < 0)
+		snprintf(why, whylen, "could not connect: %m");
+	else if (so_error != 0)
+	{
+		errno = so_error;
+		snprintf(why, whylen, "could not connect: %m");
+	}
+	else
+		return sock;
+	closesocket(sock);
+	return PGINVALID_SOCKET;
+}
+
+/*
  * Ask the endpoint at url whether this server is the leader.  Returns true
  * when it answered 200; otherwise false, with the reason in why.
  */
@@ -173,6 +218,7 @@ ask_leader(const char *url_text, char *why, size_t whylen)
 	const char *problem;
 	struct addrinfo hints;
 	struct addrinfo *addrs = NULL;
+	struct addrinfo *ai;
 	pgsocket	sock = PGINVALID_SOCKET;
 	TimestampTz deadline;
 	char		request[LEADER_URL_MAX * 2 + 128];
@@ -203,35 +249,15 @@ ask_leader(const char *url_text, char *why, size_t whylen)
 		return false;
 	}
 
-	sock = socket(addrs->ai_family, SOCK_STREAM, 0);
-	if (sock == PGINVALID_SOCKET || !pg_set_noblock(sock))
+	/* the first address that accepts a connection */
+	for (ai = addrs; ai != NULL && sock == PGINVALID_SOCKET; ai = ai->ai_next)
 	{
-		snprintf(why, whylen, "could not create a socket: %m");
+		sock = try_connect(ai, deadline, why, whylen);
+		if (sock == PGINVALID_SOCKET && GetCurrentTimestamp() >= deadline)
+			break;
+	}
+	if (sock == PGINVALID_SOCKET)
 		goto done;
-	}
-	if (connect(sock, addrs->ai_addr, addrs->ai_addrlen) < 0)
-	{
-		int			so_error = 0;
-		socklen_t	so_len = sizeof(so_error);
-
-		if (errno != EINPROGRESS && errno != EINTR)
-		{
-			snprintf(why, whylen, "could not connect: %m");
-			goto done;
-		}
-		if (!wait_socket(sock, WL_SOCKET_WRITEABLE, deadline))
-		{
-			snprintf(why, whylen, "no connection within %d ms", tego_leader_check_timeout);
-			goto done;
-		}
-		if (getsockopt(sock, SOL_SOCKET, SO_ERROR, &so_error, &so_len) < 0 ||
-			so_error != 0)
-		{
-			errno = so_error;
-			snprintf(why, whylen, "could not connect: %m");
-			goto done;
-		}
-	}
 
 	snprintf(request, sizeof(request),
 			 "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: tego\r\nConnection: close\r\n\r\n",

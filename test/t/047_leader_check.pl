@@ -125,6 +125,8 @@ like($err, qr/invalid value for parameter "tego.leader_check".*\n.*must be an ht
 	'a URL other than http:// is refused');
 ($rc, $out, $err) = $node->psql('postgres', q{ALTER SYSTEM SET tego.leader_check = 'http://127.0.0.1:99999/'});
 like($err, qr/its port is not a number from 1 to 65535/, 'a bad port is refused');
+($rc, $out, $err) = $node->psql('postgres', q{ALTER SYSTEM SET tego.leader_check = E'http://127.0.0.1:8008/primary HTTP/1.0\r\nX: y'});
+like($err, qr/it contains a space or a control character/, 'a URL with a space or a line break is refused');
 
 $node->stop;
 kill 'KILL', $responder;
