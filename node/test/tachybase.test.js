@@ -144,6 +144,21 @@ test('sync messages: once each, in order, skipSelf', async () => {
   }
 });
 
+test('a message published while a process restarts reaches it once it is back', async () => {
+  const w = workers[2];
+  const before = (await w.call('received')).length;
+  w.events = w.events.filter((e) => e.type !== 'restarted');
+  await w.call('restartSlow'); // stopped: its handlers are unsubscribed
+  const during = await w.call('pubsubState');
+  await workers[0].call('publish', { message: { from: 1, during: true } });
+  await until(() => w.events.some((e) => e.type === 'restarted'), 20000, 'worker 3 to restart');
+  assert.equal(during.suspended, true, 'worker 3 was restarting when the message was published');
+  await until(async () => (await w.call('received')).length > before, 20000, 'the message to reach worker 3');
+  await new Promise((r) => setTimeout(r, 1500)); // debounce (1 s): nothing more comes
+  const got = (await w.call('received')).slice(before);
+  assert.deepEqual(got, [{ from: 1, during: true }]);
+});
+
 // One row per due second in [from, to), none twice.
 async function ticksBetween(from, to) {
   return admin(`SELECT s AS due, (SELECT count(*) FROM public.tb_ticks t WHERE t.due_at = s)::int AS n

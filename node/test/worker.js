@@ -113,6 +113,18 @@ const handlers = {
   async received() {
     return received;
   },
+  // restart the app as after another process's plugin change, slowly (its
+  // reload waits 1.5 s): answers once it has stopped, reports 'restarted'
+  async restartSlow() {
+    const stopped = new Promise((resolve) => app.once('beforeStop', resolve));
+    const slow = () => new Promise((r) => setTimeout(r, 1500));
+    app.once('afterReload', slow);
+    app.tryReloadOrRestart()
+      .then(() => process.send({ type: 'restarted' }))
+      .catch((err) => process.send({ type: 'restart-failed', error: String(err) }));
+    await stopped;
+    return true;
+  },
   // what the pub-sub adapter of this process is doing (failure reports)
   async pubsubState() {
     const ps = tego.pubsub;

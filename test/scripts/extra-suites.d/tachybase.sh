@@ -9,7 +9,8 @@
 # an Application with tego attached, as a role with the README's grants:
 # pm enable through runAsCLI converges everywhere with install() run once,
 # a failed install() and a worker killed during install(), pm disable and
-# pm remove, sync messages once each in order with skipSelf, a per-second
+# pm remove, sync messages once each in order with skipSelf (and to a
+# process that restarts meanwhile), a per-second
 # cron job once per tick for 20 s and after its worker is killed, and the
 # app status seen from every process.
 #
