@@ -120,3 +120,17 @@ node_suite_run() {
 		tail -n 30 "$DIR/server.log"
 	fi
 }
+
+# node_suite_cluster NAME PORT DB: DIR, a new folder (under TEGO_WORK or
+# TMPDIR), as the working directory, with a cluster of node_pg_cluster in
+# it; on failure, says so and ends the suite (FAIL=1, exit 1).
+node_suite_cluster() {
+	DIR=$(TMPDIR=${TEGO_WORK:-${TMPDIR:-/tmp}} tego_pg_tempdir "$1")
+	cd "$DIR" || exit 1
+	if ! node_pg_cluster "$DIR" "$2" "$3"; then
+		echo "not ok - start a cluster with tego preloaded"
+		tail -n 30 "$DIR/server.log" 2>/dev/null
+		FAIL=1
+		exit 1
+	fi
+}

@@ -42,14 +42,7 @@ if ! node_npm_install "$NODE_DIR"; then
 	exit 1
 fi
 
-DIR=$(TMPDIR=${TEGO_WORK:-${TMPDIR:-/tmp}} tego_pg_tempdir tego-tachybase)
-cd "$DIR" || exit 1
-if ! node_pg_cluster "$DIR" "$PORT" "$DB"; then
-	echo "not ok - start a cluster with tego preloaded"
-	tail -n 30 "$DIR/server.log" 2>/dev/null
-	FAIL=1
-	exit 1
-fi
+node_suite_cluster tego-tachybase "$PORT" "$DB"
 
 # The test runs as the invoking user (root is fine: the server trusts local
 # connections) from node/, bounded in time.
