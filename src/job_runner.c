@@ -56,6 +56,7 @@
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 
+#include "leader.h"
 #include "scheduler.h"
 
 /* Set when the job's max_runtime has passed. */
@@ -108,6 +109,20 @@ static void
 run_job(TegoRunGroup *group, TegoRunSlot *slot, MemoryContext job_context)
 {
 	const char *command = TEGO_RUN_COMMAND(group, slot);
+
+	/*
+	 * Fencing (tego.leader_check): a run handed over before this server's
+	 * leadership lapsed is not started after it.
+	 */
+	if (!tego_leader_confirmed(NULL))
+	{
+		strlcpy(slot->message,
+				"not run: tego cannot confirm that this server is the leader",
+				TEGO_RUN_MESSAGE_BYTES);
+		slot->status = TEGO_RUN_FAILED;
+		slot->finished_at = GetCurrentTimestamp();
+		return;
+	}
 
 	slot->started_at = GetCurrentTimestamp();
 	slot->status = TEGO_RUN_RUNNING;

@@ -121,8 +121,11 @@ test('sync messages: once each, in order, skipSelf', async () => {
   // the publishers' apps must be started: TachyBase's PubSubManager drops
   // what is published while its adapter is not connected (a restart after
   // the previous test's pm remove); the receivers may still be restarting
-  await until(async () => (await Promise.all(workers.slice(0, 2).map((w) => w.call('pubsubState'))))
-    .every((s) => s.adapterIsCurrent && s.connected && s.idle), 20000, 'the publishers\' apps to be started');
+  // (and every app started, for the subscribers of the pub-sub manager
+  // itself, which a restart would drop)
+  await until(async () => (await Promise.all(workers.map((w) => w.call('pubsubState'))))
+    .every((s) => s.adapterIsCurrent && s.connected && s.idle && !s.suspended), 20000, 'the apps to be started');
+  await Promise.all(workers.map((w) => w.call('rawSubscribe')));
   for (const m of from1) await workers[0].call('publish', { message: m });
   for (const m of from2) await workers[1].call('publish', { message: m });
   const expect = { 0: from2, 1: from1, 2: [...from1, ...from2], 3: [...from1, ...from2] };
@@ -137,10 +140,17 @@ test('sync messages: once each, in order, skipSelf', async () => {
   });
   await new Promise((r) => setTimeout(r, 1500)); // debounce (1 s): nothing more comes
   const got = await Promise.all(workers.map((w) => w.call('received')));
+  const raw = await Promise.all(workers.map((w) => w.call('rawReceived')));
+  const key = (m) => `${m.from}:${m.n}`;
   for (let i = 0; i < 4; i++) {
-    const mine = got[i].filter((m) => m.from === 1 || m.from === 2);
-    assert.deepEqual(mine.filter((m) => m.from === 1), expect[i].filter((m) => m.from === 1), `worker ${i + 1}, from 1`);
-    assert.deepEqual(mine.filter((m) => m.from === 2), expect[i].filter((m) => m.from === 2), `worker ${i + 1}, from 2`);
+    for (const from of [1, 2]) {
+      const want = expect[i].filter((m) => m.from === from);
+      // in order, once each, as tego delivers them
+      assert.deepEqual(raw[i].filter((m) => m.from === from), want, `worker ${i + 1}, from ${from}, delivered`);
+      // once each through SyncMessageManager (whose debounce may swap two)
+      assert.deepEqual(got[i].filter((m) => m.from === from).map(key).sort(), want.map(key).sort(),
+        `worker ${i + 1}, from ${from}, handled`);
+    }
   }
 });
 

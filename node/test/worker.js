@@ -22,6 +22,7 @@ Globals.settings = {
 };
 
 const received = []; // sync messages handled by this process
+const rawReceived = []; // the same, as the pub-sub manager hands them over
 const state = (globalThis.tegoProbe ??= { loads: {}, installs: [] });
 
 // A preset plugin: receives sync messages, and adds the cron job.
@@ -112,6 +113,17 @@ const handlers = {
   },
   async received() {
     return received;
+  },
+  // a subscriber of the sync channel of SyncProbe on the pub-sub manager
+  // itself, without SyncMessageManager's debounce (lodash's, 1 s per
+  // distinct message, which can swap two messages that arrive within a
+  // millisecond of each other): the order tego delivers in
+  async rawSubscribe() {
+    await app.pubSubManager.subscribe(`${app.name}.sync.syncprobe`, (m) => { rawReceived.push(m); });
+    return true;
+  },
+  async rawReceived() {
+    return rawReceived;
   },
   // restart the app as after another process's plugin change, slowly (its
   // reload waits 1.5 s): answers once it has stopped, reports 'restarted'
