@@ -295,6 +295,17 @@ events_rel(Oid *relid, Oid *owner, Oid *relfilenode)
 }
 
 /*
+ * The sequence tego.event_seq_reserved, or InvalidOid (absent before ALTER
+ * EXTENSION tego UPDATE TO '0.3.0').
+ */
+static Oid
+seq_reserved_rel(void)
+{
+	return RangeVarGetRelid(makeRangeVar("tego", "event_seq_reserved", -1),
+							NoLock, true);
+}
+
+/*
  * The cached highest seq of key's table, or -1, and in *reserved the
  * ceiling of asynchronous numbering.  Call with the database's event lock
  * (tego_events_lock) held.
@@ -799,9 +810,12 @@ flush_events(List *events)
 		}
 	}
 
-	/* NB: absent before ALTER EXTENSION tego UPDATE TO '0.3.0' */
-	reserved_relid = RangeVarGetRelid(makeRangeVar("tego", "event_seq_reserved", -1),
-									  NoLock, true);
+	/*
+	 * The ceiling of asynchronous numbering: needed by an asynchronous
+	 * commit, and when the highest seq is read from the table (below).
+	 */
+	async_commit = synchronous_commit == SYNCHRONOUS_COMMIT_OFF;
+	reserved_relid = async_commit ? seq_reserved_rel() : InvalidOid;
 
 	/*
 	 * NB: held until the end of the transaction, after our commit is
@@ -835,6 +849,8 @@ flush_events(List *events)
 		seq = isnull ? 0 : DatumGetInt64(d);
 
 		reserved = 0;
+		if (!async_commit)
+			reserved_relid = seq_reserved_rel();
 		if (OidIsValid(reserved_relid))
 		{
 			tego_exec(&plan_reserved,
@@ -854,7 +870,6 @@ flush_events(List *events)
 	 * An asynchronous commit numbers below a durable ceiling; raise it first
 	 * when this batch would pass it.
 	 */
-	async_commit = synchronous_commit == SYNCHRONOUS_COMMIT_OFF;
 	if (async_commit && (tego_shared == NULL || !OidIsValid(reserved_relid)))
 	{
 		ForceSyncCommit();

@@ -11,8 +11,6 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
-#define TEGO_LEADER_PROBLEM_BYTES	256
-
 extern char *tego_leader_check;
 extern int	tego_leader_check_interval;
 extern int	tego_leader_check_timeout;

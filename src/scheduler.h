@@ -69,6 +69,9 @@ typedef struct TegoSeqCache
 #define TEGO_EVENTS_CV_FOR(dboid) \
 	(&tego_shared->events_committed[(dboid) % TEGO_EVENTS_CVS])
 
+/* Longest reason a leader check failed for (leader.c). */
+#define TEGO_LEADER_PROBLEM_BYTES	256
+
 /* State every backend can see (exists only when tego is preloaded). */
 typedef struct TegoShared
 {
@@ -88,7 +91,7 @@ typedef struct TegoShared
 	/* the leader check (leader.c): last success, last attempt, its error */
 	TimestampTz leader_confirmed_at;
 	TimestampTz leader_checked_at;
-	char		leader_problem[256];
+	char		leader_problem[TEGO_LEADER_PROBLEM_BYTES];
 	int			pool_size;
 	TegoPoolSlot pool[FLEXIBLE_ARRAY_MEMBER];
 } TegoShared;
