@@ -38,11 +38,14 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "commands/discard.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "replication/syncrep.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -102,6 +105,12 @@ static TimeoutId runtime_timeout = MAX_TIMEOUTS;
 static int	pool_index = -1;
 
 /*
+ * Group commit (tego.job_group_commit): the end of the WAL of the runs
+ * committed without waiting for its flush, not yet flushed by us.
+ */
+static XLogRecPtr unflushed_end = InvalidXLogRecPtr;
+
+/*
  * Run one run of group: run the command in one transaction, write the
  * outcome, then discard what the run left in the session.
  */
@@ -130,6 +139,17 @@ run_job(TegoRunGroup *group, TegoRunSlot *slot, MemoryContext job_context)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+
+	/*
+	 * Group commit: the commit does not wait for the WAL flush; run_group()
+	 * flushes once for the runs it took back to back, before any of them
+	 * counts as finished.  For this transaction only, and only when the
+	 * session (the role's settings) would have waited: a command that sets
+	 * synchronous_commit itself gets what it asks for.
+	 */
+	if (tego_job_group_commit && synchronous_commit > SYNCHRONOUS_COMMIT_OFF)
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	if (slot->timeout_ms > 0)
 	{
 		if (runtime_timeout == MAX_TIMEOUTS)
@@ -157,6 +177,8 @@ run_job(TegoRunGroup *group, TegoRunSlot *slot, MemoryContext job_context)
 		if (slot->timeout_ms > 0)
 			disable_timeout(runtime_timeout, false);
 		CommitTransactionCommand();
+		if (XactLastCommitEnd > unflushed_end)
+			unflushed_end = XactLastCommitEnd;
 		slot->status = TEGO_RUN_SUCCEEDED;
 	}
 	PG_CATCH();
@@ -194,6 +216,29 @@ run_job(TegoRunGroup *group, TegoRunSlot *slot, MemoryContext job_context)
 	CommitTransactionCommand();
 }
 
+/*
+ * The runs this worker took and ran (pending, npending of them) are made
+ * durable as a synchronous commit would have made them: the WAL flushed,
+ * and synchronous standbys waited for as the session's synchronous_commit
+ * asks.  Then they count as finished, for the scheduler to record.
+ */
+static void
+finish_runs(TegoRunGroup *group, uint32 *pending, int *npending)
+{
+	int			i;
+
+	if (!XLogRecPtrIsInvalid(unflushed_end))
+	{
+		XLogFlush(unflushed_end);
+		SyncRepWaitForLSN(unflushed_end, true);
+		unflushed_end = InvalidXLogRecPtr;
+	}
+	pg_write_barrier();
+	for (i = 0; i < *npending; i++)
+		group->runs[pending[i]].done = true;
+	*npending = 0;
+}
+
 /* Wake the scheduler, so that it records what finished. */
 static void
 wake_scheduler(void)
@@ -220,7 +265,7 @@ call_worker(TegoRunGroup *group)
 {
 	uint32		c = pg_atomic_fetch_add_u32(&group->called, 1);
 
-	if (c < (uint32) group->nruns)
+	if (c < (uint32) group->nworkers)
 	{
 		Latch	   *latch = TEGO_GROUP_LATCHES(group)[c];
 
@@ -258,6 +303,8 @@ static void
 run_group(TegoRunGroup *group, uint32 index, MemoryContext job_context)
 {
 	uint32		next;
+	uint32	   *pending;
+	int			npending = 0;
 
 	/* NB: publish the latch before looking whether we were called */
 	TEGO_GROUP_LATCHES(group)[index] = MyLatch;
@@ -285,6 +332,7 @@ run_group(TegoRunGroup *group, uint32 index, MemoryContext job_context)
 
 	if (help_timeout == MAX_TIMEOUTS)
 		help_timeout = RegisterTimeout(USER_TIMEOUT, help_handler);
+	pending = MemoryContextAlloc(TopMemoryContext, group->nruns * sizeof(uint32));
 	helping_group = group;
 	while ((next = pg_atomic_fetch_add_u32(&group->next_run, 1)) <
 		   (uint32) group->nruns)
@@ -295,14 +343,23 @@ run_group(TegoRunGroup *group, uint32 index, MemoryContext job_context)
 		slot->worker_pid = MyProcPid;
 		pg_write_barrier();
 		run_job(group, slot, job_context);
-		pg_write_barrier();
-		slot->done = true;
+		pending[npending++] = next;
+
+		/*
+		 * Past the group's first moments (runs that take long), each run is
+		 * made durable and reported on its own.
+		 */
 		if (group->start_at == 0 ||
 			GetCurrentTimestamp() - group->start_at > TEGO_GROUP_BURST_USECS)
+		{
+			finish_runs(group, pending, &npending);
 			wake_scheduler();
+		}
 	}
 	disable_timeout(help_timeout, false);
 	helping_group = NULL;
+	finish_runs(group, pending, &npending);
+	pfree(pending);
 	wake_scheduler();
 }
 
@@ -411,6 +468,7 @@ tego_job_runner_main(Datum main_arg)
 	pid_t		owner;
 
 	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	owner = MyBgworkerEntry->bgw_notify_pid;
 	job_context = AllocSetContextCreate(TopMemoryContext, "tego job",
@@ -430,6 +488,13 @@ tego_job_runner_main(Datum main_arg)
 					 errmsg("tego job worker could not attach to its job")));
 		group = dsm_segment_address(seg);
 		index = pg_atomic_fetch_add_u32(&group->joined, 1);
+
+		/* settings reloaded meanwhile apply from this group on */
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 
 		if (!OidIsValid(database_oid))
 		{

@@ -117,10 +117,15 @@ typedef struct JobWorker
 	int			groups;			/* run groups handed to it, not yet over */
 } JobWorker;
 
-/* A run group (TegoRunGroup) handed to job workers. */
+/*
+ * A run group (TegoRunGroup) handed to job workers.  Its workers hold
+ * running-job slots (tego.max_running_jobs) until the outcome of its last
+ * run is recorded.
+ */
 typedef struct RunGroup
 {
 	dsm_segment *seg;
+	Oid			role_oid;
 	List	   *workers;		/* JobWorker */
 	int			open;			/* runs whose outcome is not recorded yet */
 } RunGroup;
@@ -149,11 +154,31 @@ typedef struct LaunchRequest
 	TimestampTz start_at;		/* 0 = at once */
 } LaunchRequest;
 
+/*
+ * The SQL runs of one database, role and start time that a pass hands to
+ * job workers together, and how many workers (running-job slots) they get.
+ */
+typedef struct LaunchGroup
+{
+	Oid			database_oid;
+	Oid			role_oid;
+	TimestampTz start_at;
+	List	   *members;		/* LaunchRequest */
+	int			nworkers;
+} LaunchGroup;
+
+/*
+ * The most runs in one run group: more runs due together form more groups
+ * (each with a slot of its own), so that a group's segment stays small.
+ */
+#define MAX_GROUP_RUNS		1000
+
 static MemoryContext SchedulerContext = NULL;	/* jobs, running workers */
 static MemoryContext PassContext = NULL;	/* reset before every pass */
 static HTAB *jobs = NULL;
 static binaryheap *heap = NULL;
 static List *running = NIL;		/* RunningJob */
+static List *run_groups = NIL;	/* RunGroup, until their runs are recorded */
 static List *job_workers = NIL; /* JobWorker */
 static Oid	loaded_extension = InvalidOid;
 static bool recovered = false;	/* runs left by a crash were marked */
@@ -180,7 +205,6 @@ static SPIPlanPtr plan_prune = NULL;
 static SPIPlanPtr plan_compact = NULL;
 
 static void scheduler_shutdown(int code, Datum arg);
-static int	running_count(void);
 
 /* ------------------------------------------------------------------------
  * Registration
@@ -540,25 +564,30 @@ run_event(const char *event, const char *job_name, Jsonb *payload)
 }
 
 /*
- * The number of SQL runs of role that hold a running-job slot: handed to
- * job workers, or started earlier in this pass (started).
+ * The running-job slots held by job workers of role (InvalidOid: of every
+ * role): the workers of the run groups handed over whose runs are not all
+ * recorded, and those of the groups planned in this pass (planned).
  */
 static int
-role_running(Oid role, List *started)
+slots_held(Oid role, List *planned)
 {
 	ListCell   *lc;
 	int			n = 0;
 
-	foreach(lc, running)
+	foreach(lc, run_groups)
 	{
-		RunningJob *rj = lfirst(lc);
+		RunGroup   *g = lfirst(lc);
 
-		if (rj->role_oid == role && !rj->recorded)
-			n++;
+		if (!OidIsValid(role) || g->role_oid == role)
+			n += list_length(g->workers);
 	}
-	foreach(lc, started)
-		if (lfirst_oid(lc) == role)
-			n++;
+	foreach(lc, planned)
+	{
+		LaunchGroup *g = lfirst(lc);
+
+		if (!OidIsValid(role) || g->role_oid == role)
+			n += g->nworkers;
+	}
 	return n;
 }
 
@@ -606,22 +635,66 @@ login_problem(Oid dboid, const char *database, Oid roleoid, const char *username
 }
 
 /*
+ * The group of groups (LaunchGroup) that a run of database, role and
+ * start_at joins: one planned in this pass with room left, else a new one,
+ * which takes a running-job slot.  NULL when no slot is left for the role.
+ */
+static LaunchGroup *
+launch_group_for(List **groups, Oid database_oid, Oid role_oid,
+				 TimestampTz start_at, int *free_slots)
+{
+	ListCell   *lc;
+	LaunchGroup *g;
+
+	foreach(lc, *groups)
+	{
+		g = lfirst(lc);
+		if (g->database_oid == database_oid && g->role_oid == role_oid &&
+			g->start_at == start_at && list_length(g->members) < MAX_GROUP_RUNS)
+			return g;
+	}
+	if (*free_slots <= 0 ||
+		slots_held(role_oid, *groups) >= tego_running_jobs_per_role())
+		return NULL;
+	(*free_slots)--;
+	g = MemoryContextAllocZero(PassContext, sizeof(LaunchGroup));
+	g->database_oid = database_oid;
+	g->role_oid = role_oid;
+	g->start_at = start_at;
+	g->nworkers = 1;
+	{
+		MemoryContext old = MemoryContextSwitchTo(PassContext);
+
+		*groups = lappend(*groups, g);
+		MemoryContextSwitchTo(old);
+	}
+	return g;
+}
+
+/*
  * Start the queued runs whose job has no active run: app runs become
  * pending (and are announced), SQL runs become running and are handed to
- * job workers after commit, as long as tego.max_running_jobs allows.  A
- * scheduled run whose job still has an active run at the run's time is
+ * job workers after commit, in run groups (database, role, time).
+ *
+ * tego.max_running_jobs bounds the job workers, not the runs: a group takes
+ * a slot, and more of them while slots are free, up to one a run and up to
+ * its role's share (tego.max_running_jobs_per_role); its workers take its
+ * runs one after another.  So a hundred short runs due together start at
+ * their time with a few workers, and one role's long runs cannot hold
+ * more than its share of the workers.
+ *
+ * A scheduled run whose job still has an active run at the run's time is
  * skipped under the "skip" overlap policy, and waits under "queue" (a
  * manual run always waits).  *wake is lowered to the time of the next such
- * decision.
+ * decision.  Returns the groups to launch (LaunchGroup).
  */
 static List *
 start_queued_runs(TimestampTz now, TimestampTz *wake)
 {
-	List	   *launch = NIL;
+	List	   *groups = NIL;
 	List	   *started_jobs = NIL;
-	int			free_slots = tego_max_running_jobs - running_count();
+	int			free_slots = tego_max_running_jobs - slots_held(InvalidOid, NIL);
 	int			per_role_cap = tego_running_jobs_per_role();
-	List	   *pass_started = NIL; /* roles of the runs started here */
 	SPITupleTable *queued;
 	uint64		nqueued;
 	uint64		i;
@@ -707,16 +780,20 @@ start_queued_runs(TimestampTz now, TimestampTz *wake)
 			Oid			dboid;
 			Oid			roleoid;
 			const char *problem = NULL;
-
-			if (free_slots <= 0)
-				continue;
+			Datum		start = SPI_getbinval(tup, desc, 10, &isnull);
+			TimestampTz start_at = isnull ? 0 : DatumGetTimestampTz(start);
+			LaunchGroup *group = NULL;
 
 			dboid = get_database_oid(database, true);
 			roleoid = get_role_oid(username, true);
-			if (OidIsValid(roleoid) &&
-				role_running(roleoid, pass_started) >= per_role_cap)
-				continue;		/* its role has its share of the slots */
 			problem = login_problem(dboid, database, roleoid, username);
+			if (problem == NULL)
+			{
+				group = launch_group_for(&groups, dboid, roleoid, start_at,
+										 &free_slots);
+				if (group == NULL)
+					continue;	/* no slot left: it waits */
+			}
 
 			if (problem)
 			{
@@ -732,15 +809,13 @@ start_queued_runs(TimestampTz now, TimestampTz *wake)
 				/* NB: the request outlives SPI: it is used after commit */
 				LaunchRequest *req = MemoryContextAllocZero(PassContext,
 															sizeof(LaunchRequest));
-				Datum		start = SPI_getbinval(tup, desc, 10, &isnull);
 
-				req->start_at = isnull ? 0 : DatumGetTimestampTz(start);
+				req->start_at = start_at;
 				tego_exec(&plan_to_running,
 						  "UPDATE tego.job_runs SET status = 'running'"
 						  " WHERE run_id = $1",
 						  1, types, values, NULL, TEGO_SNAPSHOT_WRITE, 0);
 				req->run_id = run_id;
-				pass_started = lappend_oid(pass_started, roleoid);
 				req->job_name = MemoryContextStrdup(PassContext, name);
 				req->database_oid = dboid;
 				req->role_oid = roleoid;
@@ -749,16 +824,37 @@ start_queued_runs(TimestampTz now, TimestampTz *wake)
 				{
 					MemoryContext old = MemoryContextSwitchTo(PassContext);
 
-					launch = lappend(launch, req);
+					group->members = lappend(group->members, req);
 					MemoryContextSwitchTo(old);
 				}
-				free_slots--;
 			}
 		}
 		started_jobs = lappend(started_jobs, palloc(sizeof(int64)));
 		*(int64 *) llast(started_jobs) = job_id;
 	}
-	return launch;
+
+	/* the slots still free go to the groups, one more each in turn */
+	for (;;)
+	{
+		bool		gave = false;
+		ListCell   *lc;
+
+		foreach(lc, groups)
+		{
+			LaunchGroup *g = lfirst(lc);
+
+			if (free_slots > 0 && g->nworkers < list_length(g->members) &&
+				slots_held(g->role_oid, groups) < per_role_cap)
+			{
+				g->nworkers++;
+				free_slots--;
+				gave = true;
+			}
+		}
+		if (!gave)
+			break;
+	}
+	return groups;
 }
 
 /*
@@ -892,6 +988,7 @@ group_release(RunGroup *group)
 
 	if (--group->open > 0)
 		return;
+	run_groups = list_delete_ptr(run_groups, group);
 	dsm_detach(group->seg);
 	foreach(lc, group->workers)
 		((JobWorker *) lfirst(lc))->groups--;
@@ -1043,19 +1140,6 @@ settle_recorded_runs(bool committed)
 	}
 }
 
-/* The runs handed to job workers whose outcome is not recorded yet. */
-static int
-running_count(void)
-{
-	ListCell   *lc;
-	int			n = 0;
-
-	foreach(lc, running)
-		if (!((RunningJob *) lfirst(lc))->recorded)
-			n++;
-	return n;
-}
-
 /*
  * An idle job worker of ours for (database, role), marked assigned the run
  * group in seg and woken; NULL when there is none.
@@ -1140,17 +1224,19 @@ start_job_worker(dsm_segment *seg, int64 first_run_id)
 
 /*
  * Hand the SQL runs of one database, role and time (outside any
- * transaction) to as many job workers as there are runs: idle ones of
- * ours first, new ones for the rest.  False if not even one could be had.
+ * transaction) to the group's job workers: idle ones of ours first, new
+ * ones for the rest.  False if not even one could be had.
  */
 static bool
-launch_group(List *members)
+launch_group(LaunchGroup *lg)
 {
+	List	   *members = lg->members;
 	LaunchRequest *first = linitial(members);
 	int			n = list_length(members);
+	int			nworkers = Min(lg->nworkers, n);
 	Size		slots = offsetof(TegoRunGroup, runs) + n * sizeof(TegoRunSlot);
 	Size		latches = MAXALIGN(slots);
-	Size		size = latches + n * sizeof(Latch *);
+	Size		size = latches + nworkers * sizeof(Latch *);
 	Size		off = size;
 	MemoryContext old;
 	dsm_segment *seg;
@@ -1170,10 +1256,11 @@ launch_group(List *members)
 	hdr->role_oid = first->role_oid;
 	hdr->start_at = first->start_at;
 	hdr->nruns = n;
+	hdr->nworkers = nworkers;
 	hdr->latches = latches;
 	pg_atomic_init_u32(&hdr->next_run, 0);
 	pg_atomic_init_u32(&hdr->joined, 0);
-	pg_atomic_init_u32(&hdr->called, (uint32) Min(n, online_cpus));
+	pg_atomic_init_u32(&hdr->called, (uint32) Min(nworkers, online_cpus));
 	i = 0;
 	foreach(lc, members)
 	{
@@ -1191,8 +1278,9 @@ launch_group(List *members)
 
 	group = palloc0(sizeof(RunGroup));
 	group->seg = seg;
+	group->role_oid = first->role_oid;
 	group->open = n;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < nworkers; i++)
 	{
 		JobWorker  *w = assign_to_idle_worker(first->database_oid,
 											  first->role_oid, seg);
@@ -1223,40 +1311,27 @@ launch_group(List *members)
 		rj->index = i++;
 		running = lappend(running, rj);
 	}
+	run_groups = lappend(run_groups, group);
 	MemoryContextSwitchTo(old);
 	return true;
 }
 
 /*
- * Hand the SQL runs of a pass to job workers, one run group per database,
- * role and time.  Returns the runs no worker could be had for.
+ * Hand the SQL runs of a pass to job workers, group by group (LaunchGroup).
+ * Returns the runs no worker could be had for.
  */
 static List *
-launch_runs(List *launch)
+launch_runs(List *groups)
 {
 	List	   *failed = NIL;
+	ListCell   *lc;
 
-	while (launch != NIL)
+	foreach(lc, groups)
 	{
-		LaunchRequest *first = linitial(launch);
-		List	   *members = NIL;
-		List	   *rest = NIL;
-		ListCell   *lc;
+		LaunchGroup *g = lfirst(lc);
 
-		foreach(lc, launch)
-		{
-			LaunchRequest *req = lfirst(lc);
-
-			if (req->database_oid == first->database_oid &&
-				req->role_oid == first->role_oid &&
-				req->start_at == first->start_at)
-				members = lappend(members, req);
-			else
-				rest = lappend(rest, req);
-		}
-		if (!launch_group(members))
-			failed = list_concat(failed, members);
-		launch = rest;
+		if (g->members != NIL && !launch_group(g))
+			failed = list_concat(failed, g->members);
 	}
 	return failed;
 }

@@ -122,8 +122,9 @@ typedef struct TegoRunSlot
 } TegoRunSlot;
 
 /*
- * The SQL runs of one database and role due at the same time, handed to
- * as many job workers as there are runs, in one DSM segment.  Each worker
+ * The SQL runs of one database and role due at the same time, handed in
+ * one DSM segment to nworkers job workers (up to one a run, as the
+ * running-job slots allow; see start_queued_runs()).  Each worker
  * takes the next run not taken yet (next_run) until none is left.  Only
  * the first "called" workers start at the group's time; a worker whose run
  * is still going TEGO_GROUP_HELP_MS after it took it calls
@@ -137,6 +138,7 @@ typedef struct TegoRunGroup
 	Oid			role_oid;
 	TimestampTz start_at;		/* run at this time; 0 = at once */
 	int			nruns;
+	int			nworkers;		/* workers handed the group */
 	Size		latches;		/* offset of the workers' latches */
 	pg_atomic_uint32 next_run;	/* index of the next run to take */
 	pg_atomic_uint32 joined;	/* workers that attached so far */
@@ -181,6 +183,7 @@ tego_running_jobs_per_role(void)
 extern int	tego_job_run_retention;
 extern bool tego_allow_superuser_jobs;
 extern bool tego_enable_scheduler;
+extern bool tego_job_group_commit;
 
 /* How long an idle job worker waits for another run before it exits. */
 #define TEGO_POOL_IDLE_MS	(60 * 1000)

@@ -45,6 +45,7 @@ int			tego_max_running_jobs_per_role = -1;
 int			tego_job_run_retention = 7 * 24 * 60 * 60;
 bool		tego_allow_superuser_jobs = false;
 bool		tego_enable_scheduler = true;
+bool		tego_job_group_commit = true;
 
 void		_PG_init(void);
 
@@ -191,6 +192,15 @@ _PG_init(void)
 							 NULL,
 							 &tego_allow_superuser_jobs,
 							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("tego.job_group_commit",
+							 "Let the job runs due together share one WAL flush.",
+							 "A job worker commits the runs it takes back to back without waiting for the WAL flush, then flushes once (and waits for synchronous standbys as the role's synchronous_commit asks) before any of them counts as finished.",
+							 &tego_job_group_commit,
+							 true,
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);

@@ -271,12 +271,13 @@ for my $i (1 .. 4)
 SELECT job_id FROM tego.schedule('sleep$i', '$far', 'SELECT pg_sleep(60)', max_runtime => '40 seconds');
 SELECT tego.run_now('sleep$i');});
 }
-ok(poll_until($node, q{SELECT count(*) >= 2 FROM tego.job_runs
-                        WHERE job_name LIKE 'sleep%' AND status = 'running'}, 20),
+ok(poll_until($node, q{SELECT count(*) >= 2 FROM pg_stat_activity WHERE backend_type = 'tego job'
+                        AND state = 'active' AND query LIKE '%pg_sleep(60)%'}, 20),
 	'app1\'s long jobs are running');
 $r = run_job('app2', 'quick', q{INSERT INTO ticks (who) VALUES ('quick')});
 like($r, qr/^succeeded\|/, 'app2\'s job ran while app1\'s long jobs were running');
-is(q1(q{SELECT count(*) FROM tego.job_runs WHERE job_name LIKE 'sleep%' AND status = 'running'}),
+is(q1(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tego job'
+          AND state = 'active' AND query LIKE '%pg_sleep(60)%'}),
 	'2', 'app1 holds half of tego.max_running_jobs (4), not all of it');
 q1(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%'
        AND backend_type = 'tego job'});
