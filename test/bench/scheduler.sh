@@ -13,10 +13,12 @@
 #      restart); baseline: the crash restart itself (kill -> "ready to accept
 #      connections" in the server log), which no scheduler can beat.
 #   2. fire drift (started_at - scheduled_for), p50/p99:
-#      a. 100 tego jobs every second for 60 s                target p99 < 10 ms
-#         (and 20 jobs every second for 30 s, for context)
-#      b. 20 tego jobs and 20 pg_cron jobs on '* * * * *', 3 minutes, side by
-#         side; pg_cron's drift is start_time - its minute
+#      a. tego jobs every second, each an INSERT of a row into a table
+#         (bench_sink) or a SELECT 1: 100 INSERT jobs for 60 s   target p99
+#         < 10 ms, nothing missed; 100 SELECT 1, 30 INSERT and 30 SELECT 1
+#         jobs for 30 s each                             (the same target)
+#      b. 20 tego jobs and 20 pg_cron jobs on '* * * * *', each an INSERT,
+#         3 minutes, side by side; pg_cron's drift is start_time - its minute
 #                                        target: tego p99 below pg_cron's p99
 #   3. wakeups per minute of the idle scheduler (next job an hour away,
 #      measured once idle pooled job workers have retired; runs after 5):
@@ -40,18 +42,21 @@
 # test/bench/results/scheduler-table.md.
 #
 # The server runs as the postgres user from a postgres-owned temp folder
-# (unix socket only, port 5494, default durability: fsync on,
-# synchronous_commit on), max_worker_processes = 128,
-# tego.max_running_jobs = 100, cron.use_background_workers = on.  Stopped
-# and removed on exit (kept with TEGO_KEEP_TMP=1).
+# (unix socket only, port 5494) with default settings but for what the two
+# schedulers need: shared_preload_libraries, tego.database,
+# cron.database_name, and cron.host (the socket folder: pg_cron connects
+# to the server like a client, and the server listens on no TCP port).
+# So max_worker_processes = 8, tego.max_running_jobs = 5, pg_cron's
+# cron.max_running_jobs = 32 with libpq connections (its default mode).
+# Stopped and removed on exit (kept with TEGO_KEEP_TMP=1).
 #
 # Knobs (defaults in brackets; the defaults take about 11 minutes):
 #   TEGO_SCHED_ONLY            benchmarks to run, e.g. "1 3" [1 2 3 4 5]
 #   TEGO_SCHED_KILLS           kill -9 repetitions [5]
-#   TEGO_SCHED_DRIFT_JOBS      per-second jobs of 2a [100]
-#   TEGO_SCHED_DRIFT_SECONDS   length of 2a [60]
-#   TEGO_SCHED_LOW_JOBS        per-second jobs of the context run [20]
-#   TEGO_SCHED_LOW_SECONDS     length of the context run [30] (0 skips it)
+#   TEGO_SCHED_DRIFT_JOBS      per-second jobs of 2a's target run [100]
+#   TEGO_SCHED_DRIFT_SECONDS   length of 2a's target run [60]
+#   TEGO_SCHED_LOW_JOBS        per-second jobs of the smaller runs [30]
+#   TEGO_SCHED_LOW_SECONDS     length of 2a's other runs [30] (0 skips them)
 #   TEGO_SCHED_MINUTES         minutes of 2b [3] (0 skips it)
 #   TEGO_SCHED_IDLE_SECONDS    window of 3 [60]
 #   TEGO_SCHED_MANY_JOBS       jobs of 4 [10000]
@@ -69,7 +74,7 @@ ONLY=${TEGO_SCHED_ONLY:-1 2 3 4 5}
 KILLS=${TEGO_SCHED_KILLS:-5}
 DRIFT_JOBS=${TEGO_SCHED_DRIFT_JOBS:-100}
 DRIFT_SECONDS=${TEGO_SCHED_DRIFT_SECONDS:-60}
-LOW_JOBS=${TEGO_SCHED_LOW_JOBS:-20}
+LOW_JOBS=${TEGO_SCHED_LOW_JOBS:-30}
 LOW_SECONDS=${TEGO_SCHED_LOW_SECONDS:-30}
 MINUTE_JOBS=20
 MINUTES=${TEGO_SCHED_MINUTES:-3}
@@ -199,19 +204,12 @@ listen_addresses = ''
 unix_socket_directories = '$WORK'
 port = $PORT
 shared_preload_libraries = 'pg_cron,tego'
-max_connections = 100
-max_worker_processes = 128
-fsync = on
-synchronous_commit = on
 log_line_prefix = '%m [%p] '
 log_timezone = 'UTC'
 timezone = 'UTC'
 tego.database = 'postgres'
-tego.max_running_jobs = 100
-tego.max_running_jobs_per_role = 100
 cron.database_name = 'postgres'
-cron.use_background_workers = on
-cron.max_running_jobs = 32
+cron.host = '$WORK'
 EOF
 LOG=$WORK/server.log
 as_pg pg_ctl -D "$WORK/data" -l "$LOG" -w -t 60 start >/dev/null ||
@@ -234,14 +232,18 @@ psql_try() {
 }
 
 psql_q "CREATE EXTENSION pg_cron" "CREATE EXTENSION tego" \
-	"CREATE ROLE bench_job LOGIN" "CREATE SEQUENCE bench_names" >/dev/null ||
+	"CREATE ROLE bench_job LOGIN" "CREATE SEQUENCE bench_names" \
+	"CREATE TABLE public.bench_sink (id bigserial PRIMARY KEY, job integer NOT NULL,
+	   at timestamptz NOT NULL DEFAULT clock_timestamp())" \
+	"GRANT INSERT ON public.bench_sink TO bench_job" \
+	"GRANT USAGE ON SEQUENCE public.bench_sink_id_seq TO bench_job" >/dev/null ||
 	tego_die "setting up the extensions failed"
 CRON_VERSION=$(psql_q "SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'")
 MACHINE="nproc=$(nproc), cpu=${CPU_MODEL:-unknown}, mem=$MEM, $PGVERSION, pg_cron $CRON_VERSION (Debian postgresql-15-cron $CRON_DEB)"
 out "machine: $MACHINE"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 out "load average at start: $LOAD_START (other work on the machine disturbs these figures)"
-out "server: fsync=$(psql_q 'SHOW fsync'), synchronous_commit=$(psql_q 'SHOW synchronous_commit'), wal_sync_method=$(psql_q 'SHOW wal_sync_method'), shared_buffers=$(psql_q 'SHOW shared_buffers'), max_worker_processes=$(psql_q 'SHOW max_worker_processes'), tego.max_running_jobs=$(psql_q 'SHOW tego.max_running_jobs'), cron.use_background_workers=$(psql_q 'SHOW cron.use_background_workers')"
+out "server: fsync=$(psql_q 'SHOW fsync'), synchronous_commit=$(psql_q 'SHOW synchronous_commit'), wal_sync_method=$(psql_q 'SHOW wal_sync_method'), shared_buffers=$(psql_q 'SHOW shared_buffers'), max_connections=$(psql_q 'SHOW max_connections'), max_worker_processes=$(psql_q 'SHOW max_worker_processes'), tego.max_running_jobs=$(psql_q 'SHOW tego.max_running_jobs') (per role: $(psql_q "SELECT CASE WHEN current_setting('tego.max_running_jobs_per_role')::int < 0 THEN (current_setting('tego.max_running_jobs')::int + 1) / 2 ELSE current_setting('tego.max_running_jobs_per_role')::int END")), tego.job_group_commit=$(psql_q 'SHOW tego.job_group_commit'), cron.use_background_workers=$(psql_q 'SHOW cron.use_background_workers'), cron.max_running_jobs=$(psql_q 'SHOW cron.max_running_jobs')"
 
 # pid_of BACKEND_TYPE: the pid of that process (empty if none)
 pid_of() {
@@ -386,12 +388,21 @@ drift_stats() {
 	          FROM r"
 }
 
-# per_second_run JOBS SECONDS TAG: JOBS tego jobs on '* * * * * *' for
-# SECONDS (after 3 s of warm-up); sets PS_* figures
+# The commands of the jobs: a row written (the job's number in it), or none.
+job_command() {
+	case $1 in
+		INSERT) echo "'INSERT INTO public.bench_sink (job) VALUES (' || g || ')'" ;;
+		*) echo "'SELECT 1'" ;;
+	esac
+}
+
+# per_second_run JOBS SECONDS TAG KIND: JOBS tego jobs on '* * * * * *'
+# running job_command KIND, for SECONDS (after 3 s of warm-up); sets PS_*
+# figures
 per_second_run() {
-	local jobs=$1 secs=$2 tag=$3 t_from t_to c0 c1 s0 s1 p0 p1 pm
+	local jobs=$1 secs=$2 tag=$3 kind=$4 t_from t_to c0 c1 s0 s1 p0 p1 pm
 	psql_q "SELECT count(*) FROM generate_series(1, $jobs) g,
-	          LATERAL tego.schedule('${tag}_' || g, '* * * * * *', 'SELECT 1', username => 'bench_job') s" >/dev/null ||
+	          LATERAL tego.schedule('${tag}_' || g, '* * * * * *', $(job_command "$kind"), username => 'bench_job') s" >/dev/null ||
 		tego_die "scheduling $jobs per-second jobs failed"
 	t_from=$(calc "int($(now_epoch)) + 4" "%d")
 	t_to=$((t_from + secs))
@@ -426,7 +437,7 @@ per_second_run() {
 
 if want 2; then
 	out ""
-	out "== 2a. fire drift of per-second SQL jobs (started_at - scheduled_for; job: SELECT 1)"
+	out "== 2a. fire drift of per-second SQL jobs (started_at - scheduled_for; job: an INSERT of a row into bench_sink, or SELECT 1)"
 	out "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 	# what a new backend costs here: every SQL job run is a new process
 	pm=$(head -n1 "$WORK/data/postmaster.pid")
@@ -437,24 +448,21 @@ if want 2; then
 	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/pgbench.connect.log")
 	CONN_MS=$(calc "${n:-0} > 0 ? 1000 * ($k1 - $k0) / $CLK_TCK / ${n:-1} : 0" "%.1f")
 	out "  a new client backend (pgbench -C, SELECT 1, ${n:-0} connections) costs ${CONN_MS} ms of CPU here (fork to exit): at most ~$(calc "$CONN_MS > 0 ? $(nproc) * 1000 / $CONN_MS : 0" "%.0f") new processes/s fit in $(nproc) cores"
-	for spec in "$DRIFT_JOBS $DRIFT_SECONDS" "$LOW_JOBS $LOW_SECONDS"; do
-		read -r J S <<<"$spec"
+	for spec in "$DRIFT_JOBS $DRIFT_SECONDS INSERT" "$DRIFT_JOBS $LOW_SECONDS SELECT" \
+		"$LOW_JOBS $LOW_SECONDS INSERT" "$LOW_JOBS $LOW_SECONDS SELECT"; do
+		read -r J S K <<<"$spec"
 		[ "$S" -gt 0 ] || continue
-		per_second_run "$J" "$S" "ps${J}"
-		out "  $J jobs every second for $S s: $PS_N of $PS_EXPECTED runs started; missed $PS_MISSED (skipped as 'previous run still active' $PS_SKIPPED, failed/other $PS_FAILED)"
+		per_second_run "$J" "$S" "ps${J}${K}" "$K"
+		[ "$K" = SELECT ] && KN="SELECT 1" || KN="INSERT"
+		out "  $J $KN jobs every second for $S s: $PS_N of $PS_EXPECTED runs started; missed $PS_MISSED (skipped as 'previous run still active' $PS_SKIPPED, failed/other $PS_FAILED)"
 		out "    drift of the started runs: p50 ${PS_P50} ms, p99 ${PS_P99} ms, max ${PS_MAX} ms"
 		out "    worst second: $PS_WORST"
 		out "    CPU over the window: machine ${PS_BUSY}% busy (all $(nproc) cores), tego scheduler ${PS_SCHED}% of a core, postmaster ${PS_PM}% of a core, job workers ${PS_KIDS}% of a core = ${PS_PER_RUN} ms per run; load average after: $PS_LOAD"
 		ok=$(yesno "\"$PS_P99\" != \"nan\" && $PS_P99 < 10 && $PS_MISSED == 0")
-		if [ "$J" = "$DRIFT_JOBS" ]; then
-			out "RESULT fire drift, $J jobs/s x $S s: p50 ${PS_P50} ms, p99 ${PS_P99} ms over $PS_N started runs, $PS_MISSED of $PS_EXPECTED runs missed | baseline: none (pg_cron 1.4 has no second schedules) | target p99 < 10 ms (and nothing missed): $ok"
-			TABLE_ROWS+=("| fire drift, $J SQL jobs every second for $S s, p50 / p99 | ${PS_P50} ms / ${PS_P99} ms; ${PS_MISSED} of ${PS_EXPECTED} runs missed | — (pg_cron 1.4 has no second schedules); for scale: a new backend costs ${CONN_MS} ms CPU here, a job run ${PS_PER_RUN} ms | p99 < 10 ms | $ok |")
-			NOTES+=("$J jobs/s: machine ${PS_BUSY}% busy over the window (load average after: $PS_LOAD); the job workers used ${PS_PER_RUN} ms of CPU per run (a new client backend, fork to exit, costs ${CONN_MS} ms here), ${PS_KIDS}% of a core in all; the scheduler itself used ${PS_SCHED}% of a core, the postmaster ${PS_PM}%.")
-		else
-			out "  context: $J jobs/s: p50 ${PS_P50} ms, p99 ${PS_P99} ms, $PS_MISSED of $PS_EXPECTED missed (p99 < 10 ms: $ok)"
-			TABLE_ROWS+=("| (context) fire drift, $J SQL jobs every second for $S s, p50 / p99 | ${PS_P50} ms / ${PS_P99} ms; ${PS_MISSED} of ${PS_EXPECTED} runs missed | — | p99 < 10 ms | $ok |")
-		fi
-		crash_check "benchmark 2a ($J jobs/s)"
+		out "RESULT fire drift, $J $KN jobs/s x $S s: p50 ${PS_P50} ms, p99 ${PS_P99} ms over $PS_N started runs, $PS_MISSED of $PS_EXPECTED runs missed | baseline: none (pg_cron 1.4 has no second schedules) | target p99 < 10 ms (and nothing missed): $ok"
+		TABLE_ROWS+=("| fire drift, $J \`$KN\` jobs every second for $S s, p50 / p99 | ${PS_P50} ms / ${PS_P99} ms; ${PS_MISSED} of ${PS_EXPECTED} runs missed | — (pg_cron 1.4 has no second schedules); job workers' CPU per run ${PS_PER_RUN} ms | p99 < 10 ms | $ok |")
+		NOTES+=("$J $KN jobs/s: machine ${PS_BUSY}% busy over the window (load average after: $PS_LOAD); the job workers used ${PS_PER_RUN} ms of CPU per run (a new client backend, fork to exit, costs ${CONN_MS} ms here), ${PS_KIDS}% of a core in all; the scheduler itself used ${PS_SCHED}% of a core, the postmaster ${PS_PM}%.")
+		crash_check "benchmark 2a ($J $KN jobs/s)"
 	done
 
 fi
@@ -464,13 +472,13 @@ fi
 # ---------------------------------------------------------------------------
 if want 2 && [ "$MINUTES" -gt 0 ]; then
 	out ""
-	out "== 2b. fire drift of per-minute jobs: $MINUTE_JOBS tego jobs and $MINUTE_JOBS pg_cron jobs on '* * * * *' (SELECT 1), side by side, $MINUTES minutes"
+	out "== 2b. fire drift of per-minute jobs: $MINUTE_JOBS tego jobs and $MINUTE_JOBS pg_cron jobs on '* * * * *' (each an INSERT into bench_sink), side by side, $MINUTES minutes"
 	out "   tego: started_at - scheduled_for (start of the command in the job worker); pg_cron: cron.job_run_details.start_time - its minute"
 	out "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 	psql_q "SELECT count(*) FROM generate_series(1, $MINUTE_JOBS) g,
-	          LATERAL tego.schedule('pm_' || g, '* * * * *', 'SELECT 1', username => 'bench_job') s" \
+	          LATERAL tego.schedule('pm_' || g, '* * * * *', $(job_command INSERT), username => 'bench_job') s" \
 		"SELECT count(*) FROM generate_series(1, $MINUTE_JOBS) g,
-	          LATERAL cron.schedule('pm_' || g, '* * * * *', 'SELECT 1') s" >/dev/null ||
+	          LATERAL cron.schedule('pm_' || g, '* * * * *', 'INSERT INTO public.bench_sink (job) VALUES (-' || g || ')') s" >/dev/null ||
 		tego_die "scheduling the per-minute jobs failed"
 	now=$(now_epoch)
 	m0=$(calc "(int($now / 60) + 1) * 60" "%d")
@@ -482,7 +490,7 @@ if want 2 && [ "$MINUTES" -gt 0 ]; then
 	read -r C_N C_P50 C_P99 C_MAX C_FAILED <<<"$(psql_q "WITH r AS (
 	          SELECT d.status, extract(epoch FROM d.start_time - date_trunc('minute', d.start_time)) * 1000 AS ms
 	            FROM cron.job_run_details d
-	           WHERE d.command = 'SELECT 1' AND d.start_time >= to_timestamp($m0) AND d.start_time < to_timestamp($m1))
+	           WHERE d.command LIKE 'INSERT INTO public.bench_sink%' AND d.start_time >= to_timestamp($m0) AND d.start_time < to_timestamp($m1))
 	        SELECT count(ms),
 	               coalesce(round(percentile_disc(0.5) WITHIN GROUP (ORDER BY ms), 2)::text, 'nan'),
 	               coalesce(round(percentile_disc(0.99) WITHIN GROUP (ORDER BY ms), 2)::text, 'nan'),
@@ -494,7 +502,7 @@ if want 2 && [ "$MINUTES" -gt 0 ]; then
 	      SELECT m, (SELECT round(max(extract(epoch FROM r.started_at - r.scheduled_for) * 1000), 1)
 	                   FROM tego.job_runs r WHERE r.scheduled_for = m AND r.job_name LIKE 'pm\_%') t,
 	                (SELECT round(max(extract(epoch FROM d.start_time - m) * 1000), 1)
-	                   FROM cron.job_run_details d WHERE date_trunc('minute', d.start_time) = m AND d.command = 'SELECT 1') c
+	                   FROM cron.job_run_details d WHERE date_trunc('minute', d.start_time) = m AND d.command LIKE 'INSERT INTO public.bench_sink%') c
 	        FROM generate_series(to_timestamp($m0), to_timestamp($m1) - interval '1 minute', interval '1 minute') m) s")
 	unschedule_all
 	out "  tego:    $T_N of $((MINUTE_JOBS * MINUTES)) runs started (skipped $T_SKIPPED, failed $T_FAILED); drift p50 ${T_P50} ms, p99 ${T_P99} ms, max ${T_MAX} ms"
