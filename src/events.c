@@ -49,13 +49,17 @@
 #include "postgres.h"
 
 #include "access/detoast.h"
+#include "access/genam.h"
 #include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -71,11 +75,13 @@
 #include "storage/lock.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/guc.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/snapmgr.h"
@@ -695,8 +701,199 @@ insert_events(Relation rel, FlushEvent *fe, int n, int64 first_seq,
 }
 
 /*
+ * SPI for flush_events(), connected on first use: most commits need no
+ * statement (the highest seq is cached, the revision stamped directly).
+ */
+static bool flush_spi = false;
+
+static void
+flush_spi_begin(void)
+{
+	if (flush_spi)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* no portal is active at pre-commit: statements need a snapshot */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	flush_spi = true;
+}
+
+/* What stamp_revision_direct() looks up once per tego.plugins table. */
+static struct
+{
+	Oid			relid;
+	AttrNumber	name_att;
+	AttrNumber	rev_att;
+	Oid			indexid;		/* the unique index on name */
+}			plugins_meta;
+
+/* Whether attribute attno of desc is a live column called name, of type. */
+static bool
+attribute_is(TupleDesc desc, AttrNumber attno, const char *name, Oid type)
+{
+	Form_pg_attribute att;
+
+	if (attno < 1 || attno > desc->natts)
+		return false;
+	att = TupleDescAttr(desc, attno - 1);
+	return !att->attisdropped && att->atttypid == type &&
+		strcmp(NameStr(att->attname), name) == 0;
+}
+
+/*
+ * The unique index of tego.plugins on name (rel), or InvalidOid.
+ */
+static Oid
+plugins_name_index(Relation rel, AttrNumber name_att)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index form;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		form = (Form_pg_index) GETSTRUCT(tup);
+		if (form->indisunique && form->indisvalid && form->indnkeyatts == 1 &&
+			form->indkey.values[0] == name_att &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(tup, Anum_pg_index_indexprs, NULL))
+			found = form->indexrelid;
+		ReleaseSysCache(tup);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * Stamp the revision of the row version of plugin name that this
+ * transaction wrote with seq, as "UPDATE tego.plugins SET revision = seq"
+ * would, but through the table AM: no executor, no plan.  *row receives
+ * the new row (a composite datum) for the registry mirror.
+ *
+ * Returns false, having done nothing, where the statement is needed: the
+ * table has triggers, is not a heap, or the row version is not this
+ * transaction's.
+ */
+static bool
+stamp_revision_direct(const char *name, int64 seq, Datum *row, bool *gone)
+{
+	Oid			relid = RangeVarGetRelid(makeRangeVar("tego", "plugins", -1),
+										 NoLock, true);
+	Relation	rel;
+	TupleDesc	desc;
+	AttrNumber	name_att;
+	AttrNumber	rev_att;
+	Oid			indexid;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	old;
+	bool		done = false;
+
+	if (!OidIsValid(relid))
+		return false;
+	rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+
+	/* what to look up once per table (a new one after DROP EXTENSION) */
+	if (plugins_meta.relid != relid ||
+		!attribute_is(desc, plugins_meta.name_att, "name", TEXTOID) ||
+		!attribute_is(desc, plugins_meta.rev_att, "revision", INT8OID))
+	{
+		plugins_meta.relid = relid;
+		plugins_meta.name_att = get_attnum(relid, "name");
+		plugins_meta.rev_att = get_attnum(relid, "revision");
+		plugins_meta.indexid = InvalidOid;
+	}
+	name_att = plugins_meta.name_att;
+	rev_att = plugins_meta.rev_att;
+	if (rel->trigdesc != NULL || rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
+		!attribute_is(desc, name_att, "name", TEXTOID) ||
+		!attribute_is(desc, rev_att, "revision", INT8OID))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	{
+		List	   *indexes = RelationGetIndexList(rel);
+
+		if (!list_member_oid(indexes, plugins_meta.indexid))
+			plugins_meta.indexid = plugins_name_index(rel, name_att);
+		list_free(indexes);
+	}
+	indexid = plugins_meta.indexid;
+	if (!OidIsValid(indexid))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+
+	/* NB: SnapshotSelf sees the newest version of the row we wrote */
+	ScanKeyInit(&key, name_att, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(name));
+	scan = systable_beginscan(rel, indexid, true, SnapshotSelf, 1, &key);
+	old = systable_getnext(scan);
+	if (old == NULL)
+	{
+		/* removed later in this transaction */
+		*row = (Datum) 0;
+		*gone = true;
+		done = true;
+	}
+	else if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(old->t_data)))
+	{
+		Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+		bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+		HeapTuple	newtup;
+
+		heap_deform_tuple(old, desc, values, nulls);
+		values[rev_att - 1] = Int64GetDatum(seq);
+		nulls[rev_att - 1] = false;
+		newtup = heap_form_tuple(desc, values, nulls);
+		simple_heap_update(rel, &old->t_self, newtup);
+		/* NB: a later event of the same plugin in this commit stamps it again */
+		CommandCounterIncrement();
+
+		/* a non-HOT version needs its index entries, as CatalogTupleUpdate makes */
+		if (!HeapTupleIsHeapOnly(newtup))
+		{
+			EState	   *estate = CreateExecutorState();
+			ResultRelInfo *rri = makeNode(ResultRelInfo);
+			TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+			List	   *recheck;
+
+			InitResultRelInfo(rri, rel, 1, NULL, 0);
+			ExecOpenIndices(rri, false);
+			ExecStoreHeapTuple(newtup, slot, false);
+			recheck = ExecInsertIndexTuples(rri, slot, estate, true, false,
+											NULL, NIL);
+			list_free(recheck);
+			ExecDropSingleTupleTableSlot(slot);
+			ExecCloseIndices(rri);
+			FreeExecutorState(estate);
+		}
+		/* NB: fetching toasted values for the composite needs a snapshot */
+		if (HeapTupleHasExternal(newtup))
+			flush_spi_begin();
+		*row = heap_copy_tuple_as_datum(newtup, desc);
+		*gone = false;
+		done = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, NoLock);
+	return done;
+}
+
+/*
  * Stamp the plugin's revision with seq (stamp) and/or feed the registry
- * mirror the plugin's row as this commit leaves it (mirror).  Runs SPI.
+ * mirror the plugin's row as this commit leaves it (mirror).  Runs SPI
+ * where the table AM cannot do it (stamp_revision_direct).
  */
 static void
 plugin_event_done(PendingEvent *ev, int64 seq, bool stamp, bool mirror)
@@ -704,6 +901,14 @@ plugin_event_done(PendingEvent *ev, int64 seq, bool stamp, bool mirror)
 	Datum		row = (Datum) 0;
 	bool		gone = true;
 
+	if (stamp && strcmp(ev->revision_of, ev->key) == 0 &&
+		stamp_revision_direct(ev->revision_of, seq, &row, &gone))
+	{
+		if (mirror)
+			tego_mirror_queue(ev->key, seq, row, gone);
+		return;
+	}
+	flush_spi_begin();
 	if (stamp)
 	{
 		Oid			types[2] = {INT8OID, TEXTOID};
@@ -828,11 +1033,7 @@ flush_events(List *events)
 	/* a TRUNCATE committed while we waited makes a new table */
 	seq_cached.relfilenode = RelationGetForm(rel)->relfilenode;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/* no portal is active at pre-commit: statements need a snapshot */
-	PushActiveSnapshot(GetTransactionSnapshot());
-
+	flush_spi = false;
 	seq = seq_cache_lookup(&seq_cached, &reserved);
 	mirror_wanted = has_plugin_events && tego_mirror_wanted();
 	if (seq < 0)
@@ -841,6 +1042,7 @@ flush_events(List *events)
 		Datum		d;
 
 		/* the latest snapshot sees every event committed before the lock */
+		flush_spi_begin();
 		tego_exec(&plan_max_seq,
 				  "SELECT pg_catalog.max(seq) FROM tego.events",
 				  0, NULL, NULL, NULL, TEGO_SNAPSHOT_LATEST, 1);
@@ -880,6 +1082,7 @@ flush_events(List *events)
 		Datum		arg = Int64GetDatum(seq + n + TEGO_SEQ_RESERVE);
 		Oid			argtype = INT8OID;
 
+		flush_spi_begin();
 		tego_exec(&plan_reserve,
 				  "SELECT pg_catalog.setval('tego.event_seq_reserved', $1)",
 				  1, &argtype, &arg, NULL, TEGO_SNAPSHOT_LATEST, 1);
@@ -922,8 +1125,12 @@ flush_events(List *events)
 		pfree(text);
 	}
 
-	PopActiveSnapshot();
-	SPI_finish();
+	if (flush_spi)
+	{
+		PopActiveSnapshot();
+		SPI_finish();
+		flush_spi = false;
+	}
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	/*
