@@ -161,6 +161,36 @@ RESET ROLE;
 DROP ROLE regress_tego_events_app;
 DROP TABLE big_message;
 
+-- many plugins changed in one commit: each row is stamped with its event's
+-- seq; stamps that do not fit their page as HOT get their index entries
+SELECT tego.event_seq() AS before_many \gset
+SELECT count(*) FROM generate_series(1, 300) g, LATERAL tego.plugin_add('many-' || g);
+SET enable_seqscan = off;
+SELECT count(*) AS stamped_and_found_by_name
+  FROM generate_series(1, 300) g,
+       LATERAL (SELECT * FROM tego.plugins WHERE name = 'many-' || g) p
+ WHERE p.revision = (SELECT max(e.seq) FROM tego.events e
+                      WHERE e.topic = 'tego_plugins' AND e.key = p.name
+                        AND e.seq > :before_many);
+RESET enable_seqscan;
+-- a trigger on tego.plugins: the stamp is an UPDATE, which fires it
+CREATE TABLE stamp_audit (name text, revision bigint);
+CREATE FUNCTION stamp_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO public.stamp_audit VALUES (NEW.name, NEW.revision);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER stamp_audit AFTER UPDATE ON tego.plugins
+  FOR EACH ROW EXECUTE FUNCTION stamp_audit();
+SELECT name, state FROM tego.plugin_install('many-1');
+SELECT a.revision = p.revision AS audited_stamp
+  FROM stamp_audit a JOIN tego.plugins p USING (name)
+ WHERE a.revision IS NOT NULL;
+DROP TRIGGER stamp_audit ON tego.plugins;
+DROP FUNCTION stamp_audit();
+DROP TABLE stamp_audit;
+SELECT count(*) FROM tego.plugin_remove(ARRAY(SELECT 'many-' || g FROM generate_series(1, 300) g));
+
 -- leave the log as the tests after this one expect it (one event)
 TRUNCATE tego.events;
 SELECT tego.publish('orders', '{"id": 8}');

@@ -871,7 +871,7 @@ stamp_revision_direct(const char *name, int64 seq, Datum *row, bool *gone)
 			InitResultRelInfo(rri, rel, 1, NULL, 0);
 			ExecOpenIndices(rri, false);
 			ExecStoreHeapTuple(newtup, slot, false);
-			recheck = ExecInsertIndexTuples(rri, slot, estate, true, false,
+			recheck = ExecInsertIndexTuples(rri, slot, estate, false, false,
 											NULL, NIL);
 			list_free(recheck);
 			ExecDropSingleTupleTableSlot(slot);
