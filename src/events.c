@@ -621,38 +621,61 @@ typedef struct FlushEvent
 #define FLUSH_WAL_EVENTS	1000
 
 /*
- * Insert n events numbered from first_seq into the open tego.events, with
- * the table AM's multi-insert and one entry per index, as COPY does.
+ * What insert_events() needs, set up by inserter_begin() before the event
+ * lock is taken, so that only the inserts themselves run under it.
  */
-static void
-insert_events(Relation rel, FlushEvent *fe, int n, int64 first_seq,
-			  TimestampTz committed_at)
+typedef struct EventInserter
 {
-	EState	   *estate = CreateExecutorState();
-	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot **slots;
+	int			nslots;
+	BulkInsertState bistate;
+	CommandId	cid;
+	bool		check;			/* NOT NULL or CHECK constraints to check */
+} EventInserter;
+
+/* Prepare to insert n events into the open tego.events (rel). */
+static void
+inserter_begin(EventInserter *ins, Relation rel, int n)
+{
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
-	TupleTableSlot *slots[FLUSH_BATCH];
-	BulkInsertState bistate = GetBulkInsertState();
-	CommandId	cid = GetCurrentCommandId(true);
-	bool		check = (rel->rd_att->constr != NULL &&
-						 rel->rd_att->constr->has_not_null) ||
-		(rel->rd_att->constr != NULL && rel->rd_att->constr->num_check > 0);
-	int			nslots = Min(n, FLUSH_BATCH);
-	int			done = 0;
 	int			i;
 
+	ins->rel = rel;
+	ins->estate = CreateExecutorState();
+	ins->rri = makeNode(ResultRelInfo);
+	ins->bistate = GetBulkInsertState();
+	ins->cid = GetCurrentCommandId(true);
+	ins->check = rel->rd_att->constr != NULL &&
+		(rel->rd_att->constr->has_not_null || rel->rd_att->constr->num_check > 0);
 	rte->rtekind = RTE_RELATION;
 	rte->relid = RelationGetRelid(rel);
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make1(rte));
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	estate->es_output_cid = cid;
+	ExecInitRangeTable(ins->estate, list_make1(rte));
+	InitResultRelInfo(ins->rri, rel, 1, NULL, 0);
+	ExecOpenIndices(ins->rri, false);
+	ins->estate->es_output_cid = ins->cid;
 
 	/* NB: as many slots as needed: most commits store one event */
-	for (i = 0; i < nslots; i++)
-		slots[i] = table_slot_create(rel, NULL);
+	ins->nslots = Min(n, FLUSH_BATCH);
+	ins->slots = palloc(sizeof(TupleTableSlot *) * ins->nslots);
+	for (i = 0; i < ins->nslots; i++)
+		ins->slots[i] = table_slot_create(rel, NULL);
+}
+
+/*
+ * Insert n events numbered from first_seq, with the table AM's
+ * multi-insert and one entry per index, as COPY does.
+ */
+static void
+insert_events(EventInserter *ins, FlushEvent *fe, int n, int64 first_seq,
+			  TimestampTz committed_at)
+{
+	int			done = 0;
+	int			i;
 
 	while (done < n)
 	{
@@ -661,7 +684,7 @@ insert_events(Relation rel, FlushEvent *fe, int n, int64 first_seq,
 		for (i = 0; i < batch; i++)
 		{
 			FlushEvent *e = &fe[done + i];
-			TupleTableSlot *slot = slots[i];
+			TupleTableSlot *slot = ins->slots[i];
 
 			ExecClearTuple(slot);
 			slot->tts_values[0] = Int64GetDatum(first_seq + done + i);
@@ -677,27 +700,35 @@ insert_events(Relation rel, FlushEvent *fe, int n, int64 first_seq,
 			slot->tts_values[5] = TimestampTzGetDatum(committed_at);
 			slot->tts_isnull[5] = false;
 			ExecStoreVirtualTuple(slot);
-			if (check)
-				ExecConstraints(rri, slot, estate);
+			if (ins->check)
+				ExecConstraints(ins->rri, slot, ins->estate);
 		}
-		table_multi_insert(rel, slots, batch, cid, 0, bistate);
+		table_multi_insert(ins->rel, ins->slots, batch, ins->cid, 0, ins->bistate);
 		for (i = 0; i < batch; i++)
 		{
 			List	   *recheck;
 
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false,
-											false, NULL, NIL);
+			recheck = ExecInsertIndexTuples(ins->rri, ins->slots[i], ins->estate,
+											false, false, NULL, NIL);
 			list_free(recheck);
-			ResetPerTupleExprContext(estate);
+			ResetPerTupleExprContext(ins->estate);
 		}
 		done += batch;
 	}
+}
 
-	for (i = 0; i < nslots; i++)
-		ExecDropSingleTupleTableSlot(slots[i]);
-	FreeBulkInsertState(bistate);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
+/* Release what inserter_begin() set up. */
+static void
+inserter_end(EventInserter *ins)
+{
+	int			i;
+
+	for (i = 0; i < ins->nslots; i++)
+		ExecDropSingleTupleTableSlot(ins->slots[i]);
+	pfree(ins->slots);
+	FreeBulkInsertState(ins->bistate);
+	ExecCloseIndices(ins->rri);
+	FreeExecutorState(ins->estate);
 }
 
 /*
@@ -966,6 +997,7 @@ flush_events(List *events)
 	int			i;
 	FlushEvent *fe;
 	Relation	rel;
+	EventInserter ins;
 
 	memset(&seq_cached, 0, sizeof(seq_cached));
 	if (!events_rel(&seq_cached.relid, &owner, &seq_cached.relfilenode))
@@ -1023,15 +1055,22 @@ flush_events(List *events)
 	reserved_relid = async_commit ? seq_reserved_rel() : InvalidOid;
 
 	/*
+	 * The table is opened and the inserts set up before the event lock, so
+	 * that the next commit's preparations overlap with this one's.  NB: our
+	 * RowExclusiveLock keeps a TRUNCATE (a new relfilenode) out from here
+	 * on; one committed before is seen here, and the seq cache of the old
+	 * relfilenode is then not used.
+	 */
+	rel = table_open(seq_cached.relid, RowExclusiveLock);
+	seq_cached.relfilenode = RelationGetForm(rel)->relfilenode;
+	inserter_begin(&ins, rel, n);
+
+	/*
 	 * NB: held until the end of the transaction, after our commit is
 	 * visible to every snapshot; taking it before reading the highest seq is
 	 * what makes seq gapless and commit-ordered.
 	 */
 	tego_events_lock();
-
-	rel = table_open(seq_cached.relid, RowExclusiveLock);
-	/* a TRUNCATE committed while we waited makes a new table */
-	seq_cached.relfilenode = RelationGetForm(rel)->relfilenode;
 
 	flush_spi = false;
 	seq = seq_cache_lookup(&seq_cached, &reserved);
@@ -1097,7 +1136,8 @@ flush_events(List *events)
 		if (fe[i].ev->revision_of)
 			fe[i].payload = payload_with_revision(fe[i].ev->payload,
 												  seq + 1 + i);
-	insert_events(rel, fe, n, seq + 1, committed_at);
+	insert_events(&ins, fe, n, seq + 1, committed_at);
+	inserter_end(&ins);
 	table_close(rel, NoLock);
 
 	for (i = 0; i < n; i++)
