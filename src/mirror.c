@@ -68,6 +68,7 @@ typedef struct MirrorEntry
 	Oid			database_oid;	/* InvalidOid: free */
 	char		name[TEGO_MAX_NAME_BYTES + 1];
 	int64		revision;
+	uint64		version;		/* changes with every write of the entry */
 	int			len;			/* bytes in row; -1: too large */
 	char		row[MIRROR_ROW_BYTES];
 } MirrorEntry;
@@ -86,6 +87,7 @@ typedef struct TegoMirror
 	LWLock	   *lock;
 	int			max_plugins;
 	int			next_db;		/* slot to reuse when all are taken */
+	uint64		next_version;	/* of the next entry written */
 	MirrorDb	dbs[MIRROR_DBS];
 	MirrorEntry entries[FLEXIBLE_ARRAY_MEMBER];
 } TegoMirror;
@@ -288,6 +290,7 @@ put_entry(const char *name, int64 revision, bytea *row)
 		strlcpy(e->name, name, sizeof(e->name));
 	}
 	e->revision = revision;
+	e->version = ++mirror->next_version;
 	if (VARSIZE_ANY_EXHDR(row) > MIRROR_ROW_BYTES)
 		e->len = -1;
 	else
@@ -498,6 +501,22 @@ row_from_bytes(const char *bytes, int len, Oid rowtype)
 }
 
 /*
+ * This backend's rows decoded from the mirror, by entry slot: a lookup of
+ * an entry not written since returns a copy of the decoded row instead of
+ * decoding it again.  (version identifies one write of one entry.)
+ */
+typedef struct RowCacheEntry
+{
+	int			slot;			/* hash key */
+	uint64		version;
+	Oid			rowtype;
+	HeapTupleHeader row;		/* in row_cache_context */
+} RowCacheEntry;
+
+static HTAB *row_cache = NULL;
+static MemoryContext row_cache_context = NULL;
+
+/*
  * The row of plugin name from the mirror.  Returns false when the caller
  * must read the table instead; *found tells whether the plugin exists.
  */
@@ -507,11 +526,29 @@ tego_mirror_get(const char *name, Oid rowtype, Datum *row, bool *found)
 	char	   *copy = NULL;
 	int			len = 0;
 	bool		use_table = false;
+	bool		exists = false;
 	MirrorDb   *db;
 	MirrorEntry *e;
+	RowCacheEntry *ce = NULL;
+	int			slot = -1;
+	uint64		version = 0;
 
 	if (!ensure_loaded())
 		return false;
+	if (row_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		row_cache_context = AllocSetContextCreate(TopMemoryContext,
+												  "tego mirror rows",
+												  ALLOCSET_DEFAULT_SIZES);
+		ctl.keysize = sizeof(int);
+		ctl.entrysize = sizeof(RowCacheEntry);
+		ctl.hcxt = row_cache_context;
+		row_cache = hash_create("tego mirror rows", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
 	LWLockAcquire(mirror->lock, LW_SHARED);
 	db = find_db(false);
 	if (db == NULL || !db->loaded || db->overflow)
@@ -522,17 +559,49 @@ tego_mirror_get(const char *name, Oid rowtype, Datum *row, bool *found)
 			use_table = true;
 		else
 		{
-			len = e->len;
-			copy = palloc(len);
-			memcpy(copy, e->row, len);
+			exists = true;
+			slot = (int) (e - mirror->entries);
+			version = e->version;
+			ce = hash_search(row_cache, &slot, HASH_FIND, NULL);
+			if (ce == NULL || ce->version != version || ce->rowtype != rowtype)
+			{
+				ce = NULL;
+				len = e->len;
+				copy = palloc(len);
+				memcpy(copy, e->row, len);
+			}
 		}
 	}
 	LWLockRelease(mirror->lock);
 	if (use_table)
 		return false;
-	*found = (copy != NULL);
-	if (copy)
-		*row = row_from_bytes(copy, len, rowtype);
+	*found = exists;
+	if (!exists)
+		return true;
+	if (ce == NULL)
+	{
+		Datum		d = row_from_bytes(copy, len, rowtype);
+		HeapTupleHeader th = DatumGetHeapTupleHeader(d);
+		bool		had;
+
+		ce = hash_search(row_cache, &slot, HASH_ENTER, &had);
+		if (had)
+			pfree(ce->row);
+		ce->row = MemoryContextAlloc(row_cache_context,
+									 HeapTupleHeaderGetDatumLength(th));
+		memcpy(ce->row, th, HeapTupleHeaderGetDatumLength(th));
+		ce->version = version;
+		ce->rowtype = rowtype;
+		*row = d;
+		return true;
+	}
+	{
+		Size		size = HeapTupleHeaderGetDatumLength(ce->row);
+		HeapTupleHeader th = palloc(size);
+
+		memcpy(th, ce->row, size);
+		*row = PointerGetDatum(th);
+	}
 	return true;
 }
 
