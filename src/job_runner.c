@@ -111,6 +111,14 @@ static int	pool_index = -1;
 static XLogRecPtr unflushed_end = InvalidXLogRecPtr;
 
 /*
+ * The runs of pending_group this worker has run but not yet reported (their
+ * indexes), until finish_runs(); also finished when the worker exits.
+ */
+static TegoRunGroup *pending_group = NULL;
+static uint32 *pending_runs = NULL;
+static int	npending = 0;
+
+/*
  * Run one run of group: run the command in one transaction, write the
  * outcome, then discard what the run left in the session.
  */
@@ -217,26 +225,40 @@ run_job(TegoRunGroup *group, TegoRunSlot *slot, MemoryContext job_context)
 }
 
 /*
- * The runs this worker took and ran (pending, npending of them) are made
+ * The runs this worker ran and has not reported (pending_runs) are made
  * durable as a synchronous commit would have made them: the WAL flushed,
  * and synchronous standbys waited for as the session's synchronous_commit
- * asks.  Then they count as finished, for the scheduler to record.
+ * asks (not when the worker is exiting: it would wait for nothing).  Then
+ * they count as finished, for the scheduler to record.
  */
 static void
-finish_runs(TegoRunGroup *group, uint32 *pending, int *npending)
+finish_runs(bool exiting)
 {
 	int			i;
 
 	if (!XLogRecPtrIsInvalid(unflushed_end))
 	{
 		XLogFlush(unflushed_end);
-		SyncRepWaitForLSN(unflushed_end, true);
+		if (!exiting)
+			SyncRepWaitForLSN(unflushed_end, true);
 		unflushed_end = InvalidXLogRecPtr;
 	}
 	pg_write_barrier();
-	for (i = 0; i < *npending; i++)
-		group->runs[pending[i]].done = true;
-	*npending = 0;
+	for (i = 0; i < npending; i++)
+		pending_group->runs[pending_runs[i]].done = true;
+	npending = 0;
+}
+
+/*
+ * The worker exits (stopped, a run past its max_runtime): the runs it has
+ * committed still count as finished.  NB: before_shmem_exit, so the
+ * group's segment is still attached.
+ */
+static void
+finish_runs_at_exit(int code, Datum arg)
+{
+	if (pending_group != NULL && npending > 0)
+		finish_runs(true);
 }
 
 /* Wake the scheduler, so that it records what finished. */
@@ -303,8 +325,6 @@ static void
 run_group(TegoRunGroup *group, uint32 index, MemoryContext job_context)
 {
 	uint32		next;
-	uint32	   *pending;
-	int			npending = 0;
 
 	/* NB: publish the latch before looking whether we were called */
 	TEGO_GROUP_LATCHES(group)[index] = MyLatch;
@@ -332,7 +352,10 @@ run_group(TegoRunGroup *group, uint32 index, MemoryContext job_context)
 
 	if (help_timeout == MAX_TIMEOUTS)
 		help_timeout = RegisterTimeout(USER_TIMEOUT, help_handler);
-	pending = MemoryContextAlloc(TopMemoryContext, group->nruns * sizeof(uint32));
+	pending_runs = MemoryContextAlloc(TopMemoryContext,
+									  group->nruns * sizeof(uint32));
+	npending = 0;
+	pending_group = group;
 	helping_group = group;
 	while ((next = pg_atomic_fetch_add_u32(&group->next_run, 1)) <
 		   (uint32) group->nruns)
@@ -343,7 +366,7 @@ run_group(TegoRunGroup *group, uint32 index, MemoryContext job_context)
 		slot->worker_pid = MyProcPid;
 		pg_write_barrier();
 		run_job(group, slot, job_context);
-		pending[npending++] = next;
+		pending_runs[npending++] = next;
 
 		/*
 		 * Past the group's first moments (runs that take long), each run is
@@ -352,14 +375,16 @@ run_group(TegoRunGroup *group, uint32 index, MemoryContext job_context)
 		if (group->start_at == 0 ||
 			GetCurrentTimestamp() - group->start_at > TEGO_GROUP_BURST_USECS)
 		{
-			finish_runs(group, pending, &npending);
+			finish_runs(false);
 			wake_scheduler();
 		}
 	}
 	disable_timeout(help_timeout, false);
 	helping_group = NULL;
-	finish_runs(group, pending, &npending);
-	pfree(pending);
+	finish_runs(false);
+	pending_group = NULL;
+	pfree(pending_runs);
+	pending_runs = NULL;
 	wake_scheduler();
 }
 
@@ -474,6 +499,7 @@ tego_job_runner_main(Datum main_arg)
 	job_context = AllocSetContextCreate(TopMemoryContext, "tego job",
 										ALLOCSET_DEFAULT_SIZES);
 	before_shmem_exit(leave_pool, (Datum) 0);
+	before_shmem_exit(finish_runs_at_exit, (Datum) 0);
 
 	while (handle != DSM_HANDLE_INVALID)
 	{

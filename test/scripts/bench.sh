@@ -360,7 +360,7 @@ for listeners in 1 50; do
 	out "  per-round p99 us: tego ${P99[tego]}| durable ${P99[durable]}| raw ${P99[raw]}${P99[async]:+| tego sync-off ${P99[async]}}"
 	if [ -n "${P99[async]}" ]; then
 		out "  context: tego with synchronous_commit=off p50=${a50}us p99=${a99}us, ${qa99}x raw p99 (p50 ${qa50}x)"
-		LAT_NOTES+=("$listeners listener(s): tego with synchronous_commit=off p99 ${a99} µs (p50 ${a50} µs), ${qa99}x raw (${qa50}x)")
+		LAT_NOTES+=("fsync $fsync, $listeners listener(s): tego with synchronous_commit=off p99 ${a99} µs (p50 ${a50} µs), ${qa99}x raw (${qa50}x)")
 	fi
 	out "  per-round p50 us: tego ${P50[tego]}| durable ${P50[durable]}| raw ${P50[raw]}"
 	out "RESULT latency, fsync $fsync, $listeners listener(s): tego p50=${t50}us p99=${t99}us | UPDATE + NOTIFY, one durable commit p50=${d50}us p99=${d99}us | p50 ratio ${q50}x (p99 ${q99}x) | target p50 <= 1.15x: $ok"

@@ -12,7 +12,11 @@
 #      synchronous commit of the role would have waited;
 #  (c) with tego.job_group_commit = off the commit itself waits: the row
 #      is not visible before the requirement is lifted;
-#  (d) a role whose synchronous_commit is off: the run ends at once.
+#  (d) a role whose synchronous_commit is off: the run ends at once;
+#  (e) one worker (tego.max_running_jobs = 1) runs a group of two runs, the
+#      second of which sleeps; stopped during it, the worker still reports
+#      the first run, which it committed (not yet reported: group commit),
+#      as succeeded.
 use strict;
 use warnings;
 
@@ -43,7 +47,7 @@ GRANT EXECUTE ON FUNCTION
     tego.unschedule(text), tego.run_now(text)
   TO grouper, lazy;
 CREATE TABLE sink (id bigserial PRIMARY KEY, job text NOT NULL);
-GRANT INSERT ON sink TO grouper, lazy;
+GRANT SELECT, INSERT ON sink TO grouper, lazy;
 GRANT USAGE ON SEQUENCE sink_id_seq TO grouper, lazy;
 });
 
@@ -84,6 +88,7 @@ ok($nworkers >= 1 && $nworkers <= 3,
 	"the runs were taken by at most 3 job workers (the role's share of 5; seen: $nworkers)");
 # NB: unscheduling deletes a job's runs: read them first
 as_role('grouper', join('', map { "SELECT tego.unschedule('tick$_');\n" } 1 .. 40));
+sleep(1.5);    # the runs handed over before are over
 
 # ---------------------------------------------------------------------------
 # (b) group commit waits for the standby before the run counts as finished
@@ -152,6 +157,43 @@ start_run('lazy', 'lazy_run');
 ok(poll_until($node, q{SELECT status = 'succeeded' FROM tego.job_runs WHERE job_name = 'lazy_run'}, 10),
 	'a role with synchronous_commit = off: its run ends without waiting for the standby');
 lift_standby();
+
+# ---------------------------------------------------------------------------
+# (e) a worker stopped with a committed run not yet reported
+# ---------------------------------------------------------------------------
+
+q1(q{ALTER SYSTEM SET tego.max_running_jobs = 1});
+q1(q{SELECT pg_reload_conf()});
+sleep(0.5);
+# two jobs every second, same command: a group of two runs each second, one
+# worker; the run that comes second in the group sees the first one's row
+# (committed, not yet reported) and sleeps
+my $cmd = q{INSERT INTO public.sink (job) VALUES ('e');
+SELECT pg_sleep(CASE WHEN (SELECT count(*) FROM public.sink WHERE job = 'e') >= 2 THEN 60 ELSE 0 END)};
+as_role('grouper', qq{
+BEGIN;
+SELECT 1 FROM tego.schedule('e1', '* * * * * *', \$\$$cmd\$\$);
+SELECT 1 FROM tego.schedule('e2', '* * * * * *', \$\$$cmd\$\$);
+COMMIT;
+});
+ok(poll_until($node, q{SELECT count(*) = 1 FROM pg_stat_activity
+                        WHERE backend_type = 'tego job' AND state = 'active'
+                          AND query LIKE '%pg_sleep(CASE%'}, 20),
+	'the second run of the group is running (asleep)');
+my $t = q1(q{SELECT min(scheduled_for) FROM tego.job_runs WHERE job_name IN ('e1', 'e2')});
+is(q1(q{SELECT count(*) FROM sink WHERE job = 'e'}), '1',
+	'the first run has committed its row (the sleeping one has not)');
+q1(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+      WHERE backend_type = 'tego job' AND query LIKE '%pg_sleep(CASE%'});
+ok(poll_until($node, qq{SELECT count(*) = 2 FROM tego.job_runs
+                        WHERE job_name IN ('e1', 'e2') AND scheduled_for = '$t'
+                          AND finished_at IS NOT NULL}, 30),
+	'both runs of the group are recorded after the worker stopped');
+is(q1(qq{SELECT string_agg(status, ', ' ORDER BY status) FROM tego.job_runs
+          WHERE job_name IN ('e1', 'e2') AND scheduled_for = '$t'}),
+	'failed, succeeded',
+	'the run that the stopped worker had committed but not reported is recorded succeeded');
+as_role('grouper', q{SELECT tego.unschedule('e1'), tego.unschedule('e2')});
 
 $node->stop;
 done_testing();
