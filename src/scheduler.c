@@ -635,9 +635,9 @@ login_problem(Oid dboid, const char *database, Oid roleoid, const char *username
 }
 
 /*
- * The group of groups (LaunchGroup) that a run of database, role and
- * start_at joins: one planned in this pass with room left, else a new one,
- * which takes a running-job slot.  NULL when no slot is left for the role.
+ * The run group (LaunchGroup) that a run of database, role and start_at
+ * joins: one planned in this pass with room left, else a new one, which
+ * takes a running-job slot.  NULL when no slot is left for the role.
  */
 static LaunchGroup *
 launch_group_for(List **groups, Oid database_oid, Oid role_oid,
