@@ -621,8 +621,8 @@ typedef struct FlushEvent
 #define FLUSH_WAL_EVENTS	1000
 
 /*
- * What insert_events() needs, set up by inserter_begin() before the event
- * lock is taken, so that only the inserts themselves run under it.
+ * What insert_events() needs, set up by inserter_begin(): the executor
+ * state, the indexes and the slots of tego.events.
  */
 typedef struct EventInserter
 {
@@ -1055,22 +1055,16 @@ flush_events(List *events)
 	reserved_relid = async_commit ? seq_reserved_rel() : InvalidOid;
 
 	/*
-	 * The table is opened and the inserts set up before the event lock, so
-	 * that the next commit's preparations overlap with this one's.  NB: our
-	 * RowExclusiveLock keeps a TRUNCATE (a new relfilenode) out from here
-	 * on; one committed before is seen here, and the seq cache of the old
-	 * relfilenode is then not used.
-	 */
-	rel = table_open(seq_cached.relid, RowExclusiveLock);
-	seq_cached.relfilenode = RelationGetForm(rel)->relfilenode;
-	inserter_begin(&ins, rel, n);
-
-	/*
 	 * NB: held until the end of the transaction, after our commit is
 	 * visible to every snapshot; taking it before reading the highest seq is
 	 * what makes seq gapless and commit-ordered.
 	 */
 	tego_events_lock();
+
+	rel = table_open(seq_cached.relid, RowExclusiveLock);
+	/* a TRUNCATE committed while we waited makes a new table */
+	seq_cached.relfilenode = RelationGetForm(rel)->relfilenode;
+	inserter_begin(&ins, rel, n);
 
 	flush_spi = false;
 	seq = seq_cache_lookup(&seq_cached, &reserved);
