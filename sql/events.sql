@@ -190,6 +190,16 @@ DROP TRIGGER stamp_audit ON tego.plugins;
 DROP FUNCTION stamp_audit();
 DROP TABLE stamp_audit;
 SELECT count(*) FROM tego.plugin_remove(ARRAY(SELECT 'many-' || g FROM generate_series(1, 300) g));
+-- a row whose options are stored out of line (TOAST) is stamped too (the
+-- stamp reads the row whole, fetching the out-of-line value)
+SELECT name FROM tego.plugin_add('toasted', options => jsonb_build_object('blob',
+  (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g)));
+SELECT pg_column_size(options) > 2000 AS stored_out_of_line FROM tego.plugins WHERE name = 'toasted';
+SELECT name FROM tego.plugin_install('toasted');
+SELECT revision = (SELECT max(seq) FROM tego.events WHERE key = 'toasted') AS stamped,
+       length(options ->> 'blob') AS blob_length
+  FROM tego.plugins WHERE name = 'toasted';
+SELECT count(*) FROM tego.plugin_remove(ARRAY['toasted']);
 
 -- leave the log as the tests after this one expect it (one event)
 TRUNCATE tego.events;
