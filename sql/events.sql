@@ -201,6 +201,21 @@ SELECT revision = (SELECT max(seq) FROM tego.events WHERE key = 'toasted') AS st
   FROM tego.plugins WHERE name = 'toasted';
 SELECT count(*) FROM tego.plugin_remove(ARRAY['toasted']);
 
+-- a database whose collation orders names otherwise than "C" (ICU: "~"
+-- and "_" before letters): every stamp finds its row through the index
+\set regress_db :DBNAME
+CREATE DATABASE regress_tego_icu LOCALE_PROVIDER icu ICU_LOCALE 'en-US'
+  LOCALE 'C' ENCODING 'UTF8' TEMPLATE template0;
+\c regress_tego_icu
+CREATE EXTENSION tego;
+SELECT count(*) FROM generate_series(1, 300) g,
+  LATERAL tego.plugin_add(chr(97 + g % 26) || (ARRAY['~', '_', '-', '.', ''])[1 + g % 5]
+                          || chr(97 + (g / 26) % 26) || g);
+SELECT count(*) FILTER (WHERE revision IS NULL) AS unstamped, count(*) AS plugins
+  FROM tego.plugins;
+\c :regress_db
+DROP DATABASE regress_tego_icu;
+
 -- leave the log as the tests after this one expect it (one event)
 TRUNCATE tego.events;
 SELECT tego.publish('orders', '{"id": 8}');

@@ -756,6 +756,7 @@ static struct
 	AttrNumber	name_att;
 	AttrNumber	rev_att;
 	Oid			indexid;		/* the unique index on name */
+	Oid			collation;		/* its collation, which the scan key needs */
 }			plugins_meta;
 
 /* Whether attribute attno of desc is a live column called name, of type. */
@@ -855,7 +856,16 @@ stamp_revision_direct(const char *name, int64 seq, Datum *row, bool *gone)
 		List	   *indexes = RelationGetIndexList(rel);
 
 		if (!list_member_oid(indexes, plugins_meta.indexid))
+		{
 			plugins_meta.indexid = plugins_name_index(rel, name_att);
+			if (OidIsValid(plugins_meta.indexid))
+			{
+				Relation	irel = index_open(plugins_meta.indexid, AccessShareLock);
+
+				plugins_meta.collation = irel->rd_indcollation[0];
+				index_close(irel, AccessShareLock);
+			}
+		}
 		list_free(indexes);
 	}
 	indexid = plugins_meta.indexid;
@@ -865,9 +875,14 @@ stamp_revision_direct(const char *name, int64 seq, Datum *row, bool *gone)
 		return false;
 	}
 
-	/* NB: SnapshotSelf sees the newest version of the row we wrote */
+	/*
+	 * NB: SnapshotSelf sees the newest version of the row we wrote.  The key
+	 * compares with the index's collation (ScanKeyInit's default, "C", would
+	 * search an index ordered by another collation wrongly).
+	 */
 	ScanKeyInit(&key, name_att, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(name));
+	key.sk_collation = plugins_meta.collation;
 	scan = systable_beginscan(rel, indexid, true, SnapshotSelf, 1, &key);
 	old = systable_getnext(scan);
 	if (old == NULL)
