@@ -126,6 +126,7 @@ static void
 run_job(TegoRunGroup *group, TegoRunSlot *slot, MemoryContext job_context)
 {
 	const char *command = TEGO_RUN_COMMAND(group, slot);
+	bool		deferred;
 
 	/*
 	 * Fencing (tego.leader_check): a run handed over before this server's
@@ -155,7 +156,8 @@ run_job(TegoRunGroup *group, TegoRunSlot *slot, MemoryContext job_context)
 	 * session (the role's settings) would have waited: a command that sets
 	 * synchronous_commit itself gets what it asks for.
 	 */
-	if (tego_job_group_commit && synchronous_commit > SYNCHRONOUS_COMMIT_OFF)
+	deferred = tego_job_group_commit && synchronous_commit > SYNCHRONOUS_COMMIT_OFF;
+	if (deferred)
 		(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
 								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	if (slot->timeout_ms > 0)
@@ -185,7 +187,7 @@ run_job(TegoRunGroup *group, TegoRunSlot *slot, MemoryContext job_context)
 		if (slot->timeout_ms > 0)
 			disable_timeout(runtime_timeout, false);
 		CommitTransactionCommand();
-		if (XactLastCommitEnd > unflushed_end)
+		if (deferred && XactLastCommitEnd > unflushed_end)
 			unflushed_end = XactLastCommitEnd;
 		slot->status = TEGO_RUN_SUCCEEDED;
 	}
