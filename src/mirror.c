@@ -563,7 +563,8 @@ tego_mirror_get(const char *name, Oid rowtype, Datum *row, bool *found)
 			slot = (int) (e - mirror->entries);
 			version = e->version;
 			ce = hash_search(row_cache, &slot, HASH_FIND, NULL);
-			if (ce == NULL || ce->version != version || ce->rowtype != rowtype)
+			if (ce == NULL || ce->row == NULL || ce->version != version ||
+				ce->rowtype != rowtype)
 			{
 				ce = NULL;
 				len = e->len;
@@ -585,8 +586,10 @@ tego_mirror_get(const char *name, Oid rowtype, Datum *row, bool *found)
 		bool		had;
 
 		ce = hash_search(row_cache, &slot, HASH_ENTER, &had);
-		if (had)
+		if (had && ce->row)
 			pfree(ce->row);
+		/* NB: matches nothing until filled, should the allocation fail */
+		ce->row = NULL;
 		ce->row = MemoryContextAlloc(row_cache_context,
 									 HeapTupleHeaderGetDatumLength(th));
 		memcpy(ce->row, th, HeapTupleHeaderGetDatumLength(th));
